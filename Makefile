@@ -1,0 +1,51 @@
+# elk — build, test and check targets. `make help` lists them.
+GO        ?= go
+BIN       ?= bin/elk
+PKGS      ?= ./...
+TEST_TIMEOUT ?= 25m
+
+.PHONY: help build test test-unit test-integration services-up services-down bench fuzz lint check-deps clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+build: ## build the elk binary into bin/elk
+	$(GO) build -o $(BIN) ./cmd/elk
+
+test: services-up ## start the dev services (installs them on a fresh machine), then run every test
+	. deploy/dev/env && ELK_TEST_REQUIRE_SERVICES=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+test-unit: ## run the tests that need no services (integration tests skip)
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+test-integration: ## run the Nomad/Consul conformance suites against NOMAD_ADDR / CONSUL_HTTP_ADDR
+	@test -n "$$NOMAD_ADDR" || echo "NOMAD_ADDR unset: the nomad suite will skip"
+	@test -n "$$CONSUL_HTTP_ADDR" || echo "CONSUL_HTTP_ADDR unset: the consul suite will skip"
+	$(GO) test -count=1 -v -run 'Conformance|Integration' ./orchestrator/...
+
+services-up: ## install (first time) and start Elasticsearch, Kafka and Prometheus on loopback
+	deploy/dev/services up
+
+services-down: ## stop the dev services
+	deploy/dev/services down
+
+bench: ## decoder (vs goflow2), routing and policy benchmarks
+	cd bench && $(GO) test -run '^$$' -bench . -benchmem
+	$(GO) test -run '^$$' -bench . -benchmem ./collector/route/ ./policies/...
+
+fuzz: ## fuzz the sFlow decoder and the blueprint loader (FUZZTIME, default 1m each)
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $${FUZZTIME:-1m} ./collector/sflow
+	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $${FUZZTIME:-1m} ./blueprints
+
+lint: ## gofmt, go vet, staticcheck when installed
+	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }
+	$(GO) vet $(PKGS)
+	@if command -v staticcheck >/dev/null; then staticcheck $(PKGS); else echo "staticcheck not installed: skipped"; fi
+
+check-deps: ## domain packages must not import client SDKs (only adapters may)
+	@bad=$$($(GO) list -f '{{.ImportPath}} {{join .Imports " "}}' ./blueprints/... ./policies ./orchestrator ./orchestrator/target ./orchestrator/discovery ./collector/sflow ./collector/route ./collector/flowdoc ./collector/sink 2>/dev/null \
+	  | grep -E 'hashicorp/(nomad|consul)/api|go-elasticsearch|franz-go' || true); \
+	  if [ -n "$$bad" ]; then echo "domain package imports a client SDK:"; echo "$$bad"; exit 1; else echo "check-deps: ok"; fi
+
+clean: ## remove build output
+	rm -rf bin
