@@ -1,0 +1,90 @@
+package embedded_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/elk-project/elk/orchestrator/discovery"
+	"github.com/elk-project/elk/orchestrator/discovery/discoverytest"
+	"github.com/elk-project/elk/orchestrator/discovery/embedded"
+)
+
+func newRegistry(t *testing.T) *embedded.Registry {
+	r := embedded.New(embedded.Config{CheckInterval: 100 * time.Millisecond}, nil)
+	t.Cleanup(r.Close)
+	return r
+}
+
+func TestRegistryConformance(t *testing.T) {
+	discoverytest.RunRegistry(t, func(t *testing.T) discovery.Registry { return newRegistry(t) })
+}
+
+func TestHTTPClientConformance(t *testing.T) {
+	discoverytest.RunRegistry(t, func(t *testing.T) discovery.Registry {
+		srv := httptest.NewServer(newRegistry(t).Handler())
+		t.Cleanup(srv.Close)
+		c, err := embedded.NewClient(srv.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	})
+}
+
+func TestDirKVConformance(t *testing.T) {
+	discoverytest.RunKV(t, func(t *testing.T) discovery.KV {
+		kv, err := embedded.NewDirKV(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kv
+	})
+}
+
+func TestDirKVSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	kv, err := embedded.NewDirKV(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"apps/demo", "apps/demo/journal", "weird/../key", "sp ace/é"} {
+		if err := kv.Put(ctx, k, []byte(k)); err != nil {
+			t.Fatalf("put %q: %v", k, err)
+		}
+	}
+	_, idx, _ := kv.Get(ctx, "sp ace/é")
+	kv2, err := embedded.NewDirKV(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := kv2.List(ctx, "")
+	if err != nil || len(all) != 4 {
+		t.Fatalf("list after reopen: %v, %v; want 4 keys", all, err)
+	}
+	for k, v := range all {
+		if k != string(v) {
+			t.Errorf("key %q has value %q", k, v)
+		}
+	}
+	if err := kv2.Put(ctx, "apps/demo", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, idx2, _ := kv2.Get(ctx, "apps/demo"); idx2 <= idx {
+		t.Errorf("index after reopen went back: %d <= %d", idx2, idx)
+	}
+}
+
+func TestRejectsBadKeys(t *testing.T) {
+	kv, err := embedded.NewDirKV(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"", "/abs", "trailing/", "a//b"} {
+		if err := kv.Put(context.Background(), k, nil); err == nil {
+			t.Errorf("put %q: want an error", k)
+		}
+	}
+}
