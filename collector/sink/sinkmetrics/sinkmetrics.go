@@ -1,0 +1,111 @@
+// Package sinkmetrics holds the Prometheus metrics every sink exports
+// (elk_sink_*), so sinks of different kinds report under the same names.
+package sinkmetrics
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/elk-project/elk/collector/sink"
+)
+
+// Outcomes of a document handed to a sink.
+const (
+	OutcomeWritten   = "written"
+	OutcomeIndexed   = "indexed"
+	OutcomeDuplicate = "duplicate"
+	OutcomeFailed    = "failed"
+	OutcomeSpooled   = "spooled"
+)
+
+// Metrics counts one sink's documents. Several sinks may share a registry:
+// the families are registered once and each sink gets its own series.
+type Metrics struct {
+	name      string
+	docs      *prometheus.CounterVec
+	bytes     prometheus.Counter
+	Rotations prometheus.Counter
+
+	mu    sync.Mutex
+	cache map[key]prometheus.Counter
+}
+
+type key struct{ tenant, outcome string }
+
+// New returns the metrics of the sink labelled name ("file", "stdout", …).
+// reg may be nil (metrics are then kept but not exported).
+func New(reg *prometheus.Registry, name string) (*Metrics, error) {
+	docs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "elk_sink_documents_total",
+		Help: "Documents handed to a sink, by sink, tenant (empty for the operator's stream) and outcome.",
+	}, []string{"sink", "tenant", "outcome"})
+	bytes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "elk_sink_written_bytes_total",
+		Help: "Bytes of documents a sink wrote.",
+	}, []string{"sink"})
+	rot := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "elk_sink_rotations_total",
+		Help: "Output file rotations.",
+	}, []string{"sink"})
+	var err error
+	if docs, err = register(reg, docs); err != nil {
+		return nil, err
+	}
+	if bytes, err = register(reg, bytes); err != nil {
+		return nil, err
+	}
+	if rot, err = register(reg, rot); err != nil {
+		return nil, err
+	}
+	return &Metrics{
+		name:      name,
+		docs:      docs,
+		bytes:     bytes.WithLabelValues(name),
+		Rotations: rot.WithLabelValues(name),
+		cache:     map[key]prometheus.Counter{},
+	}, nil
+}
+
+func register(reg *prometheus.Registry, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
+	if reg == nil {
+		return c, nil
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing, nil
+			}
+		}
+		return nil, fmt.Errorf("register sink metrics: %w", err)
+	}
+	return c, nil
+}
+
+// Counter returns the document counter for tenant and outcome.
+func (m *Metrics) Counter(tenant, outcome string) prometheus.Counter {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.cache[key{tenant, outcome}]
+	if !ok {
+		c = m.docs.WithLabelValues(m.name, tenant, outcome)
+		m.cache[key{tenant, outcome}] = c
+	}
+	return c
+}
+
+// Written counts one document written, with its body and newline.
+func (m *Metrics) Written(d *sink.Doc) {
+	m.Counter(d.Tenant, OutcomeWritten).Inc()
+	m.bytes.Add(float64(len(d.Body) + 1))
+}
+
+// Failed counts documents that were not accepted.
+func (m *Metrics) Failed(docs []sink.Doc) {
+	for i := range docs {
+		m.Counter(docs[i].Tenant, OutcomeFailed).Inc()
+	}
+}
