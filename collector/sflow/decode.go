@@ -1,8 +1,13 @@
 package sflow
 
-// Decoder decodes sFlow v5 datagrams. The zero value is ready to use. A
-// Decoder holds no per-datagram state, but it is not meant to be shared
-// between goroutines that change its options; give each worker its own.
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// Decoder decodes sFlow v5 datagrams. The zero value is ready to use and
+// holds no per-datagram state; concurrent Decode calls are safe as long as
+// each uses its own Datagram and nobody changes the options meanwhile.
 type Decoder struct {
 	// SkipHeaderParsing leaves the parsed fields of raw header records
 	// (RawHeader.Parsed and after) empty; the header bytes are still copied.
@@ -12,11 +17,563 @@ type Decoder struct {
 	Strict bool
 }
 
+// Structure sizes on the wire (fixed parts, in bytes).
+const (
+	sizeSampleHeader      = 8  // data_format + length
+	sizeFlowCompact       = 32 // seq, source_id, rate, pool, drops, in, out, nrecords
+	sizeFlowExpanded      = 44 // seq, type, index, rate, pool, drops, in(2), out(2), nrecords
+	sizeCounterCompact    = 12 // seq, source_id, nrecords
+	sizeCounterExpanded   = 16 // seq, type, index, nrecords
+	sizeDiscard           = 32 // seq, type, index, drops, in, out, reason, nrecords
+	sizeRawHeaderFixed    = 16
+	sizeEthernetFrame     = 24
+	sizeIPv4Data          = 32
+	sizeIPv6Data          = 56
+	sizeExtendedSwitch    = 16
+	sizeGenericInterface  = 88
+	sizeEthernetCounters  = 52
+	sizeVLANCounters      = 28
+	sizeProcessorCounters = 28
+)
+
 // Decode decodes the datagram b into dg, which it resets first and whose
 // slices it reuses: in steady state Decode allocates nothing. dg does not
 // alias b (header bytes are copied). On malformed input it returns a
 // *DecodeError; dg then holds what was decoded before the error.
 func (d *Decoder) Decode(b []byte, dg *Datagram) error {
 	dg.Reset()
-	return &DecodeError{Reason: ReasonTruncated, Context: "not implemented"}
+	if len(b) < 8 {
+		return errAt(ReasonTruncated, len(b), "datagram")
+	}
+	if v := be32(b, 0); v != Version {
+		return errAt(ReasonBadVersion, 0, "datagram")
+	}
+	addr, off, err := readAddress(b, 4, "datagram")
+	if err != nil {
+		return err
+	}
+	dg.AgentAddr = addr
+	if len(b)-off < 16 {
+		return errAt(ReasonTruncated, len(b), "datagram")
+	}
+	dg.SubAgentID = be32(b, off)
+	dg.Sequence = be32(b, off+4)
+	dg.UptimeMS = be32(b, off+8)
+	n := be32(b, off+12)
+	dg.NumSamples = n
+	off += 16
+	if uint64(n) > uint64((len(b)-off)/sizeSampleHeader) {
+		return errAt(ReasonCountLimit, off-4, "datagram")
+	}
+	for i := uint32(0); i < n; i++ {
+		if len(b)-off < sizeSampleHeader {
+			return errAt(ReasonTruncated, len(b), "sample")
+		}
+		format := DataFormat(be32(b, off))
+		length := be32(b, off+4)
+		start := off + sizeSampleHeader
+		if uint64(length) > uint64(len(b)-start) {
+			return errAt(ReasonTruncated, off+4, "sample")
+		}
+		if length%4 != 0 {
+			return errAt(ReasonBadLength, off+4, "sample")
+		}
+		end := start + int(length)
+		s := b[start:end:end]
+		switch format {
+		case SampleFlow, SampleFlowExpanded:
+			err = d.decodeFlowSample(s, start, format == SampleFlowExpanded, dg)
+		case SampleCounter, SampleCounterExpanded:
+			err = decodeCounterSample(s, start, format == SampleCounterExpanded, dg)
+		case SampleDiscardedPackets:
+			err = d.decodeDiscardSample(s, start, dg)
+		default:
+			dg.addUnknown(KindSample, format)
+		}
+		if err != nil {
+			return err
+		}
+		off = end
+	}
+	if d.Strict && off != len(b) {
+		return errAt(ReasonTrailingData, off, "datagram")
+	}
+	return nil
+}
+
+func errAt(reason string, off int, ctx string) *DecodeError {
+	return &DecodeError{Reason: reason, Offset: off, Context: ctx}
+}
+
+func be32(b []byte, i int) uint32 { return binary.BigEndian.Uint32(b[i:]) }
+func be64(b []byte, i int) uint64 { return binary.BigEndian.Uint64(b[i:]) }
+
+// readAddress reads an sFlow address (type word + 0, 4 or 16 bytes) at off
+// and returns it with the offset after it.
+func readAddress(b []byte, off int, ctx string) (netip.Addr, int, error) {
+	if len(b)-off < 4 {
+		return netip.Addr{}, 0, errAt(ReasonTruncated, len(b), ctx)
+	}
+	switch be32(b, off) {
+	case 0:
+		return netip.Addr{}, off + 4, nil
+	case 1:
+		if len(b)-off < 8 {
+			return netip.Addr{}, 0, errAt(ReasonTruncated, len(b), ctx)
+		}
+		return netip.AddrFrom4([4]byte(b[off+4 : off+8])), off + 8, nil
+	case 2:
+		if len(b)-off < 20 {
+			return netip.Addr{}, 0, errAt(ReasonTruncated, len(b), ctx)
+		}
+		return netip.AddrFrom16([16]byte(b[off+4 : off+20])), off + 20, nil
+	}
+	return netip.Addr{}, 0, errAt(ReasonBadAddressType, off, ctx)
+}
+
+func (dg *Datagram) addUnknown(kind StructureKind, f DataFormat) {
+	for i := range dg.Unknown {
+		u := &dg.Unknown[i]
+		if u.Kind == kind && u.Format == f {
+			u.Count++
+			return
+		}
+	}
+	dg.Unknown = append(dg.Unknown, UnknownCount{Kind: kind, Format: f, Count: 1})
+}
+
+// nextFlow extends dg.Flows by one element, reusing a previous element's
+// slices when there is capacity.
+func (dg *Datagram) nextFlow() *FlowSample {
+	n := len(dg.Flows)
+	if n < cap(dg.Flows) {
+		dg.Flows = dg.Flows[:n+1]
+	} else {
+		dg.Flows = append(dg.Flows, FlowSample{})
+	}
+	f := &dg.Flows[n]
+	fd := f.FlowData
+	fd.reset()
+	*f = FlowSample{FlowData: fd}
+	return f
+}
+
+func (dg *Datagram) nextCounter() *CounterSample {
+	n := len(dg.Counters)
+	if n < cap(dg.Counters) {
+		dg.Counters = dg.Counters[:n+1]
+	} else {
+		dg.Counters = append(dg.Counters, CounterSample{})
+	}
+	c := &dg.Counters[n]
+	*c = CounterSample{Records: c.Records[:0]}
+	return c
+}
+
+func (dg *Datagram) nextDiscard() *DiscardSample {
+	n := len(dg.Discards)
+	if n < cap(dg.Discards) {
+		dg.Discards = dg.Discards[:n+1]
+	} else {
+		dg.Discards = append(dg.Discards, DiscardSample{})
+	}
+	s := &dg.Discards[n]
+	fd := s.FlowData
+	fd.reset()
+	*s = DiscardSample{FlowData: fd}
+	return s
+}
+
+// reset empties fd but keeps the capacity of its slices.
+func (fd *FlowData) reset() {
+	if fd.Present&HasRawHeader != 0 {
+		fd.RawHeader = RawHeader{Header: fd.RawHeader.Header[:0]}
+	}
+	if fd.Present&HasEthernet != 0 {
+		fd.Ethernet = EthernetFrame{}
+	}
+	if fd.Present&HasIPv4 != 0 {
+		fd.IPv4 = IPData{}
+	}
+	if fd.Present&HasIPv6 != 0 {
+		fd.IPv6 = IPData{}
+	}
+	if fd.Present&HasSwitch != 0 {
+		fd.Switch = ExtendedSwitch{}
+	}
+	if fd.Present&HasRouter != 0 {
+		fd.Router = ExtendedRouter{}
+	}
+	if fd.Present&HasGateway != 0 {
+		fd.Gateway = ExtendedGateway{ASPath: fd.Gateway.ASPath[:0], Communities: fd.Gateway.Communities[:0]}
+	}
+	fd.Present = 0
+	fd.Records = fd.Records[:0]
+}
+
+func (d *Decoder) decodeFlowSample(s []byte, base int, expanded bool, dg *Datagram) error {
+	f := dg.nextFlow()
+	f.Expanded = expanded
+	var n uint32
+	var off int
+	if expanded {
+		if len(s) < sizeFlowExpanded {
+			return errAt(ReasonBadLength, base, "expanded_flow_sample")
+		}
+		f.Sequence = be32(s, 0)
+		f.SourceIDType = be32(s, 4)
+		f.SourceIDIndex = be32(s, 8)
+		f.SamplingRate = be32(s, 12)
+		f.SamplePool = be32(s, 16)
+		f.Drops = be32(s, 20)
+		f.Input = Interface{Format: be32(s, 24), Value: be32(s, 28)}
+		f.Output = Interface{Format: be32(s, 32), Value: be32(s, 36)}
+		n = be32(s, 40)
+		off = sizeFlowExpanded
+	} else {
+		if len(s) < sizeFlowCompact {
+			return errAt(ReasonBadLength, base, "flow_sample")
+		}
+		f.Sequence = be32(s, 0)
+		src := be32(s, 4)
+		f.SourceIDType = src >> 24
+		f.SourceIDIndex = src & 0xFFFFFF
+		f.SamplingRate = be32(s, 8)
+		f.SamplePool = be32(s, 12)
+		f.Drops = be32(s, 16)
+		in, out := be32(s, 20), be32(s, 24)
+		f.Input = Interface{Format: in >> 30, Value: in & 0x3FFFFFFF}
+		f.Output = Interface{Format: out >> 30, Value: out & 0x3FFFFFFF}
+		n = be32(s, 28)
+		off = sizeFlowCompact
+	}
+	return d.decodeFlowRecords(s, off, base, n, &f.FlowData, dg)
+}
+
+func (d *Decoder) decodeDiscardSample(s []byte, base int, dg *Datagram) error {
+	ds := dg.nextDiscard()
+	if len(s) < sizeDiscard {
+		return errAt(ReasonBadLength, base, "discard_sample")
+	}
+	ds.Sequence = be32(s, 0)
+	ds.SourceIDType = be32(s, 4)
+	ds.SourceIDIndex = be32(s, 8)
+	ds.Drops = be32(s, 12)
+	ds.Input = be32(s, 16)
+	ds.Output = be32(s, 20)
+	ds.Reason = be32(s, 24)
+	return d.decodeFlowRecords(s, sizeDiscard, base, be32(s, 28), &ds.FlowData, dg)
+}
+
+// decodeFlowRecords decodes n flow records from s[off:]. base is the offset
+// of s in the datagram.
+func (d *Decoder) decodeFlowRecords(s []byte, off, base int, n uint32, fd *FlowData, dg *Datagram) error {
+	if uint64(n) > uint64((len(s)-off)/8) {
+		return errAt(ReasonCountLimit, base+off-4, "flow_records")
+	}
+	for i := uint32(0); i < n; i++ {
+		if len(s)-off < 8 {
+			return errAt(ReasonBadLength, base+off, "flow_record")
+		}
+		format := DataFormat(be32(s, off))
+		length := be32(s, off+4)
+		start := off + 8
+		if uint64(length) > uint64(len(s)-start) || length%4 != 0 {
+			return errAt(ReasonBadLength, base+off+4, "flow_record")
+		}
+		end := start + int(length)
+		r := s[start:end:end]
+		rbase := base + start
+		fd.Records = append(fd.Records, format)
+		switch format {
+		case FlowRawHeader:
+			if len(r) < sizeRawHeaderFixed {
+				return errAt(ReasonBadLength, rbase, "raw_header")
+			}
+			hl := be32(r, 12)
+			if uint64(hl) > uint64(len(r)-sizeRawHeaderFixed) {
+				return errAt(ReasonBadLength, rbase+12, "raw_header")
+			}
+			h := &fd.RawHeader
+			*h = RawHeader{
+				Protocol:    be32(r, 0),
+				FrameLength: be32(r, 4),
+				Stripped:    be32(r, 8),
+				HeaderSize:  hl,
+				Header:      append(h.Header[:0], r[sizeRawHeaderFixed:sizeRawHeaderFixed+int(hl)]...),
+			}
+			if !d.SkipHeaderParsing {
+				h.parse()
+			}
+			fd.Present |= HasRawHeader
+		case FlowEthernet:
+			if len(r) < sizeEthernetFrame {
+				return errAt(ReasonBadLength, rbase, "ethernet_frame")
+			}
+			fd.Ethernet = EthernetFrame{
+				Length: be32(r, 0),
+				SrcMAC: MAC(r[4:10]),
+				DstMAC: MAC(r[12:18]),
+				Type:   be32(r, 20),
+			}
+			fd.Present |= HasEthernet
+		case FlowIPv4:
+			if len(r) < sizeIPv4Data {
+				return errAt(ReasonBadLength, rbase, "ipv4_data")
+			}
+			fd.IPv4 = IPData{
+				Length:        be32(r, 0),
+				Protocol:      be32(r, 4),
+				SrcIP:         netip.AddrFrom4([4]byte(r[8:12])),
+				DstIP:         netip.AddrFrom4([4]byte(r[12:16])),
+				SrcPort:       be32(r, 16),
+				DstPort:       be32(r, 20),
+				TCPFlags:      be32(r, 24),
+				TOSOrPriority: be32(r, 28),
+			}
+			fd.Present |= HasIPv4
+		case FlowIPv6:
+			if len(r) < sizeIPv6Data {
+				return errAt(ReasonBadLength, rbase, "ipv6_data")
+			}
+			fd.IPv6 = IPData{
+				Length:        be32(r, 0),
+				Protocol:      be32(r, 4),
+				SrcIP:         netip.AddrFrom16([16]byte(r[8:24])),
+				DstIP:         netip.AddrFrom16([16]byte(r[24:40])),
+				SrcPort:       be32(r, 40),
+				DstPort:       be32(r, 44),
+				TCPFlags:      be32(r, 48),
+				TOSOrPriority: be32(r, 52),
+			}
+			fd.Present |= HasIPv6
+		case FlowExtendedSwitch:
+			if len(r) < sizeExtendedSwitch {
+				return errAt(ReasonBadLength, rbase, "extended_switch")
+			}
+			fd.Switch = ExtendedSwitch{
+				SrcVLAN: be32(r, 0), SrcPriority: be32(r, 4),
+				DstVLAN: be32(r, 8), DstPriority: be32(r, 12),
+			}
+			fd.Present |= HasSwitch
+		case FlowExtendedRouter:
+			nh, o, err := readAddress(r, 0, "extended_router")
+			if err != nil {
+				return rebase(err, rbase)
+			}
+			if len(r)-o < 8 {
+				return errAt(ReasonBadLength, rbase, "extended_router")
+			}
+			fd.Router = ExtendedRouter{NextHop: nh, SrcMaskLen: be32(r, o), DstMaskLen: be32(r, o+4)}
+			fd.Present |= HasRouter
+		case FlowExtendedGateway:
+			if err := decodeGateway(r, rbase, &fd.Gateway); err != nil {
+				return err
+			}
+			fd.Present |= HasGateway
+		default:
+			dg.addUnknown(KindFlowRecord, format)
+		}
+		off = end
+	}
+	return nil
+}
+
+// rebase turns an error found in a record (offsets relative to the record)
+// into one with an offset in the datagram; truncation inside a record is a
+// length inconsistency.
+func rebase(err error, base int) error {
+	if e, ok := err.(*DecodeError); ok {
+		e.Offset += base
+		if e.Reason == ReasonTruncated {
+			e.Reason = ReasonBadLength
+		}
+	}
+	return err
+}
+
+func decodeGateway(r []byte, base int, g *ExtendedGateway) error {
+	nh, o, err := readAddress(r, 0, "extended_gateway")
+	if err != nil {
+		return rebase(err, base)
+	}
+	if len(r)-o < 16 {
+		return errAt(ReasonBadLength, base+o, "extended_gateway")
+	}
+	path := g.ASPath[:0]
+	comms := g.Communities[:0]
+	*g = ExtendedGateway{NextHop: nh, AS: be32(r, o), SrcAS: be32(r, o+4), SrcPeerAS: be32(r, o+8)}
+	nseg := be32(r, o+12)
+	o += 16
+	// Each segment takes at least 8 bytes (type + count).
+	if uint64(nseg) > uint64((len(r)-o)/8) {
+		return errAt(ReasonCountLimit, base+o-4, "extended_gateway.as_path")
+	}
+	for i := uint32(0); i < nseg; i++ {
+		if len(r)-o < 8 {
+			return errAt(ReasonBadLength, base+o, "extended_gateway.as_path")
+		}
+		typ, cnt := be32(r, o), be32(r, o+4)
+		o += 8
+		if uint64(cnt) > uint64((len(r)-o)/4) {
+			return errAt(ReasonCountLimit, base+o-4, "extended_gateway.as_path")
+		}
+		n := len(path)
+		if n < cap(path) {
+			path = path[:n+1]
+		} else {
+			path = append(path, ASPathSegment{})
+		}
+		seg := &path[n]
+		seg.Type = typ
+		asns := seg.ASNs[:0]
+		for j := uint32(0); j < cnt; j++ {
+			asns = append(asns, be32(r, o))
+			o += 4
+		}
+		seg.ASNs = asns
+	}
+	g.ASPath = path
+	if len(r)-o < 4 {
+		g.Communities = comms
+		return errAt(ReasonBadLength, base+o, "extended_gateway")
+	}
+	nc := be32(r, o)
+	o += 4
+	if uint64(nc) > uint64((len(r)-o)/4) {
+		g.Communities = comms
+		return errAt(ReasonCountLimit, base+o-4, "extended_gateway.communities")
+	}
+	for j := uint32(0); j < nc; j++ {
+		comms = append(comms, be32(r, o))
+		o += 4
+	}
+	g.Communities = comms
+	if len(r)-o < 4 {
+		return errAt(ReasonBadLength, base+o, "extended_gateway")
+	}
+	g.LocalPref = be32(r, o)
+	return nil
+}
+
+func decodeCounterSample(s []byte, base int, expanded bool, dg *Datagram) error {
+	c := dg.nextCounter()
+	c.Expanded = expanded
+	var n uint32
+	var off int
+	if expanded {
+		if len(s) < sizeCounterExpanded {
+			return errAt(ReasonBadLength, base, "expanded_counter_sample")
+		}
+		c.Sequence = be32(s, 0)
+		c.SourceIDType = be32(s, 4)
+		c.SourceIDIndex = be32(s, 8)
+		n = be32(s, 12)
+		off = sizeCounterExpanded
+	} else {
+		if len(s) < sizeCounterCompact {
+			return errAt(ReasonBadLength, base, "counter_sample")
+		}
+		c.Sequence = be32(s, 0)
+		src := be32(s, 4)
+		c.SourceIDType = src >> 24
+		c.SourceIDIndex = src & 0xFFFFFF
+		n = be32(s, 8)
+		off = sizeCounterCompact
+	}
+	if uint64(n) > uint64((len(s)-off)/8) {
+		return errAt(ReasonCountLimit, base+off-4, "counter_records")
+	}
+	for i := uint32(0); i < n; i++ {
+		if len(s)-off < 8 {
+			return errAt(ReasonBadLength, base+off, "counter_record")
+		}
+		format := DataFormat(be32(s, off))
+		length := be32(s, off+4)
+		start := off + 8
+		if uint64(length) > uint64(len(s)-start) || length%4 != 0 {
+			return errAt(ReasonBadLength, base+off+4, "counter_record")
+		}
+		end := start + int(length)
+		r := s[start:end:end]
+		rbase := base + start
+		c.Records = append(c.Records, format)
+		switch format {
+		case CounterGenericInterface:
+			if len(r) < sizeGenericInterface {
+				return errAt(ReasonBadLength, rbase, "generic_interface")
+			}
+			c.Generic = GenericInterfaceCounters{
+				IfIndex:          be32(r, 0),
+				IfType:           be32(r, 4),
+				IfSpeed:          be64(r, 8),
+				IfDirection:      be32(r, 16),
+				IfStatus:         be32(r, 20),
+				InOctets:         be64(r, 24),
+				InUcastPkts:      be32(r, 32),
+				InMulticastPkts:  be32(r, 36),
+				InBroadcastPkts:  be32(r, 40),
+				InDiscards:       be32(r, 44),
+				InErrors:         be32(r, 48),
+				InUnknownProtos:  be32(r, 52),
+				OutOctets:        be64(r, 56),
+				OutUcastPkts:     be32(r, 64),
+				OutMulticastPkts: be32(r, 68),
+				OutBroadcastPkts: be32(r, 72),
+				OutDiscards:      be32(r, 76),
+				OutErrors:        be32(r, 80),
+				PromiscuousMode:  be32(r, 84),
+			}
+			c.Present |= HasGenericInterface
+		case CounterEthernetInterface:
+			if len(r) < sizeEthernetCounters {
+				return errAt(ReasonBadLength, rbase, "ethernet_interface")
+			}
+			c.Ethernet = EthernetInterfaceCounters{
+				AlignmentErrors:           be32(r, 0),
+				FCSErrors:                 be32(r, 4),
+				SingleCollisionFrames:     be32(r, 8),
+				MultipleCollisionFrames:   be32(r, 12),
+				SQETestErrors:             be32(r, 16),
+				DeferredTransmissions:     be32(r, 20),
+				LateCollisions:            be32(r, 24),
+				ExcessiveCollisions:       be32(r, 28),
+				InternalMacTransmitErrors: be32(r, 32),
+				CarrierSenseErrors:        be32(r, 36),
+				FrameTooLongs:             be32(r, 40),
+				InternalMacReceiveErrors:  be32(r, 44),
+				SymbolErrors:              be32(r, 48),
+			}
+			c.Present |= HasEthernetInterface
+		case CounterVLAN:
+			if len(r) < sizeVLANCounters {
+				return errAt(ReasonBadLength, rbase, "vlan")
+			}
+			c.VLAN = VLANCounters{
+				VLANID:        be32(r, 0),
+				Octets:        be64(r, 4),
+				UcastPkts:     be32(r, 12),
+				MulticastPkts: be32(r, 16),
+				BroadcastPkts: be32(r, 20),
+				Discards:      be32(r, 24),
+			}
+			c.Present |= HasVLAN
+		case CounterProcessor:
+			if len(r) < sizeProcessorCounters {
+				return errAt(ReasonBadLength, rbase, "processor")
+			}
+			c.Processor = ProcessorCounters{
+				CPU5s:       be32(r, 0),
+				CPU1m:       be32(r, 4),
+				CPU5m:       be32(r, 8),
+				TotalMemory: be64(r, 12),
+				FreeMemory:  be64(r, 20),
+			}
+			c.Present |= HasProcessor
+		default:
+			dg.addUnknown(KindCounterRecord, format)
+		}
+		off = end
+	}
+	return nil
 }

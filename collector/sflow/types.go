@@ -456,25 +456,25 @@ func (c *CounterSample) Has(r CounterRecords) bool { return c.Present&r == r }
 // GenericInterfaceCounters is the generic interface counters record (0:1).
 // Counters the agent does not know are Unknown32/Unknown64.
 type GenericInterfaceCounters struct {
-	IfIndex            uint32
-	IfType             uint32
-	IfSpeed            uint64 // bits per second, 0 unknown
-	IfDirection        uint32 // 0 unknown, 1 full duplex, 2 half, 3 in, 4 out
-	IfStatus           uint32 // bit 0 admin up, bit 1 oper up
-	InOctets           uint64
-	InUcastPkts        uint32
-	InMulticastPkts    uint32
-	InBroadcastPkts    uint32
-	InDiscards         uint32
-	InErrors           uint32
-	InUnknownProtos    uint32
-	OutOctets          uint64
-	OutUcastPkts       uint32
-	OutMulticastPkts   uint32
-	OutBroadcastPkts   uint32
-	OutDiscards        uint32
-	OutErrors          uint32
-	PromiscuousMode    uint32
+	IfIndex          uint32
+	IfType           uint32
+	IfSpeed          uint64 // bits per second, 0 unknown
+	IfDirection      uint32 // 0 unknown, 1 full duplex, 2 half, 3 in, 4 out
+	IfStatus         uint32 // bit 0 admin up, bit 1 oper up
+	InOctets         uint64
+	InUcastPkts      uint32
+	InMulticastPkts  uint32
+	InBroadcastPkts  uint32
+	InDiscards       uint32
+	InErrors         uint32
+	InUnknownProtos  uint32
+	OutOctets        uint64
+	OutUcastPkts     uint32
+	OutMulticastPkts uint32
+	OutBroadcastPkts uint32
+	OutDiscards      uint32
+	OutErrors        uint32
+	PromiscuousMode  uint32
 }
 
 // EthernetInterfaceCounters is the Ethernet interface counters record (0:2,
