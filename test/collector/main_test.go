@@ -375,4 +375,3 @@ func waitFor(timeout time.Duration, cond func() bool) bool {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-
