@@ -1,0 +1,339 @@
+package local_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/elk-project/elk/orchestrator/discovery/embedded"
+	"github.com/elk-project/elk/orchestrator/target"
+	"github.com/elk-project/elk/orchestrator/target/local"
+	"github.com/elk-project/elk/orchestrator/target/targettest"
+)
+
+// TestMain lets the test binary act as the entity processes the tests run:
+// ELK_LOCAL_HELPER=http serves /health on the port given as argument,
+// "exit" exits at once with status 3.
+func TestMain(m *testing.M) {
+	switch os.Getenv("ELK_LOCAL_HELPER") {
+	case "http":
+		helperHTTP()
+		return
+	case "exit":
+		fmt.Println("helper: giving up")
+		os.Exit(3)
+	}
+	os.Exit(m.Run())
+}
+
+func helperHTTP() {
+	port := os.Args[len(os.Args)-1]
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	srv := &http.Server{Addr: "127.0.0.1:" + port, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "instance=%s app=%s entity=%s\n", os.Getenv("ELK_INSTANCE"), os.Getenv("ELK_APP"), os.Getenv("ELK_ENTITY"))
+	})}
+	go func() { <-ctx.Done(); srv.Close() }()
+	fmt.Println("helper: listening on", port)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Println("helper:", err)
+		os.Exit(1)
+	}
+}
+
+func helperSpec(app, entity string, count int) target.Spec {
+	return target.Spec{
+		App: app, Entity: entity, Type: "generic", Count: count,
+		Command: []string{os.Args[0], "-test.run=^$", "${port.http}"},
+		Env:     map[string]string{"ELK_LOCAL_HELPER": "http"},
+		Ports:   []target.Port{{Name: "http", Proto: "tcp"}},
+		Health:  target.Health{HTTPPath: "/health", Port: "http", Interval: 200 * time.Millisecond},
+	}
+}
+
+func failingSpec(app, entity string) target.Spec {
+	s := helperSpec(app, entity, 1)
+	s.Env = map[string]string{"ELK_LOCAL_HELPER": "exit"}
+	return s
+}
+
+func newTarget(t *testing.T, dir string) *local.Target {
+	t.Helper()
+	tg, err := local.New(local.Config{
+		StateDir: dir, BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
+		GracePeriod: 2 * time.Second,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
+
+func TestConformance(t *testing.T) {
+	targettest.Run(t, func(t *testing.T) targettest.Harness {
+		tg := newTarget(t, t.TempDir())
+		t.Cleanup(tg.Close)
+		return targettest.Harness{Target: tg, Spec: helperSpec, Failing: failingSpec, Timeout: 20 * time.Second}
+	})
+}
+
+func pids(t *testing.T, tg target.Target, app, entity string) []int {
+	t.Helper()
+	st, err := tg.Status(context.Background(), app, entity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, in := range st.Instances {
+		p, err := strconv.Atoi(in.Meta["pid"])
+		if err != nil {
+			t.Fatalf("instance %s has no pid: %+v", in.ID, in)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func gone(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return true
+	}
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	i := strings.LastIndexByte(string(b), ')')
+	return i > 0 && i+2 < len(b) && b[i+2] == 'Z'
+}
+
+func waitGone(t *testing.T, ps []int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, p := range ps {
+		for !gone(p) {
+			if time.Now().After(deadline) {
+				t.Fatalf("process %d still running", p)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+func deploy(t *testing.T, tg target.Target, spec target.Spec) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := tg.Apply(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Wait(ctx, spec.App, spec.Entity); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCloseLeavesNoProcess(t *testing.T) {
+	tg := newTarget(t, t.TempDir())
+	t.Cleanup(tg.Close)
+	deploy(t, tg, helperSpec("demo", "web", 3))
+	ps := pids(t, tg, "demo", "web")
+	if len(ps) != 3 {
+		t.Fatalf("pids %v, want 3", ps)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- tg.Run(ctx) }()
+	cancel()
+	<-done
+	waitGone(t, ps)
+}
+
+func TestCrashRestartsWithBackoff(t *testing.T) {
+	tg := newTarget(t, t.TempDir())
+	t.Cleanup(tg.Close)
+	deploy(t, tg, helperSpec("demo", "web", 1))
+	p := pids(t, tg, "demo", "web")[0]
+	syscall.Kill(p, syscall.SIGKILL)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, _ := tg.Status(context.Background(), "demo", "web")
+		if len(st.Instances) == 1 && st.Instances[0].Restarts == 1 && st.Healthy == 1 {
+			if np := pids(t, tg, "demo", "web")[0]; np == p {
+				t.Fatalf("restarted instance has the old pid %d", p)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("killed instance not restarted healthy: %+v", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestScaleRemovesHighestIndexFirst(t *testing.T) {
+	tg := newTarget(t, t.TempDir())
+	t.Cleanup(tg.Close)
+	deploy(t, tg, helperSpec("demo", "web", 3))
+	ps := pids(t, tg, "demo", "web")
+	if err := tg.Scale(context.Background(), "demo", "web", target.ScaleRequest{Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := tg.Status(context.Background(), "demo", "web")
+	if len(st.Instances) != 1 || st.Instances[0].Index != 0 {
+		t.Fatalf("after scale to 1: %+v, want only instance 0", st.Instances)
+	}
+	waitGone(t, ps[1:])
+	if gone(ps[0]) {
+		t.Fatalf("instance 0 (pid %d) was stopped", ps[0])
+	}
+}
+
+func TestPortsAndPlaceholders(t *testing.T) {
+	tg := newTarget(t, t.TempDir())
+	t.Cleanup(tg.Close)
+	spec := helperSpec("demo", "web", 3)
+	spec.Ports = append(spec.Ports, target.Port{Name: "sflow", Static: 16343, Proto: "udp"})
+	spec.Env["ELK_TEST_ARGS"] = "${app}/${entity}/${instance}/${port.sflow}"
+	deploy(t, tg, spec)
+	st, _ := tg.Status(context.Background(), "demo", "web")
+	seen := map[int]bool{}
+	for _, in := range st.Instances {
+		if in.Ports["sflow"] != 16343 {
+			t.Errorf("instance %d: static port %d, want 16343 shared", in.Index, in.Ports["sflow"])
+		}
+		p := in.Ports["http"]
+		if p == 0 || seen[p] {
+			t.Errorf("instance %d: http port %d is zero or shared", in.Index, p)
+		}
+		seen[p] = true
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body [128]byte
+		n, _ := resp.Body.Read(body[:])
+		resp.Body.Close()
+		if want := fmt.Sprintf("instance=%d app=demo entity=web", in.Index); !strings.Contains(string(body[:n]), want) {
+			t.Errorf("instance %d answered %q, want %q", in.Index, body[:n], want)
+		}
+	}
+	if err := tg.Apply(context.Background(), target.Spec{App: "demo", Entity: "bad", Count: 1,
+		Command: []string{"no-such-command-elk"}}); err == nil || !strings.Contains(err.Error(), "not installed") {
+		t.Errorf("apply with a missing command: %v, want a 'not installed' error", err)
+	}
+	bad := helperSpec("demo", "bad", 1)
+	bad.Command = append(bad.Command, "${port.nope}", "${bogus}")
+	if err := tg.Apply(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "nope") || !strings.Contains(err.Error(), "bogus") {
+		t.Errorf("apply with unknown placeholders: %v, want both reported", err)
+	}
+}
+
+func TestWaitReportsWhy(t *testing.T) {
+	tg := newTarget(t, t.TempDir())
+	t.Cleanup(tg.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := tg.Apply(ctx, failingSpec("demo", "broken")); err != nil {
+		t.Fatal(err)
+	}
+	err := tg.Wait(ctx, "demo", "broken")
+	if err == nil || !strings.Contains(err.Error(), "exit status 3") || !strings.Contains(err.Error(), "helper: giving up") {
+		t.Fatalf("wait: %v; want the exit status and the log tail", err)
+	}
+}
+
+// TestRestartAdoptsProcesses simulates a server that died without stopping
+// its children: a new target adopts them instead of starting duplicates.
+func TestRestartAdoptsProcesses(t *testing.T) {
+	dir := t.TempDir()
+	tg := newTarget(t, dir)
+	t.Cleanup(tg.Close)
+	deploy(t, tg, helperSpec("demo", "web", 2))
+	before := pids(t, tg, "demo", "web")
+
+	// Copy the state as it was while the processes ran, then stop them
+	// through a target that adopts them from that copy.
+	copyDir := t.TempDir()
+	if err := os.CopyFS(copyDir, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	tg2 := newTarget(t, copyDir)
+	t.Cleanup(tg2.Close)
+	got := pids(t, tg2, "demo", "web")
+	if fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Fatalf("restored pids %v, want the adopted %v", got, before)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tg2.Wait(ctx, "demo", "web"); err != nil {
+		t.Fatalf("adopted instances not healthy: %v", err)
+	}
+	// Killing an adopted process makes the new target notice and restart it
+	// (here the first target restarts it too, on the same port, so only
+	// the restart is checked).
+	syscall.Kill(before[0], syscall.SIGKILL)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, _ := tg2.Status(context.Background(), "demo", "web")
+		if len(st.Instances) == 2 && st.Instances[0].Restarts >= 1 && st.Instances[0].Meta["pid"] != strconv.Itoa(before[0]) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("adopted instance not restarted: %+v", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	after := pids(t, tg2, "demo", "web")
+	tg2.Close()
+	waitGone(t, append(before, after...))
+	tg.Close()
+
+	// A clean shutdown keeps the spec: the next target starts the entity again.
+	tg3 := newTarget(t, dir)
+	t.Cleanup(tg3.Close)
+	if err := tg3.Wait(ctx, "demo", "web"); err != nil {
+		t.Fatalf("entity not resumed after a clean restart: %v", err)
+	}
+	if err := tg3.Remove(ctx, "demo", "web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "apps", "demo", "web")); !os.IsNotExist(err) {
+		t.Errorf("entity directory left after remove: %v", err)
+	}
+}
+
+func TestRegistersInstances(t *testing.T) {
+	reg := embedded.New(embedded.Config{CheckInterval: 100 * time.Millisecond}, nil)
+	t.Cleanup(reg.Close)
+	tg, err := local.New(local.Config{StateDir: t.TempDir(), Registry: reg, RegistryURL: "http://127.0.0.1:1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tg.Close)
+	deploy(t, tg, helperSpec("demo", "web", 2))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ss, _ := reg.Resolve(context.Background(), "demo-web")
+		if len(ss) == 2 {
+			if ss[0].Meta["instance"] != "0" || ss[0].Port == 0 {
+				t.Errorf("registration %+v: want instance meta and the health port", ss[0])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("resolved %v, want 2 healthy instances", ss)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := tg.Remove(context.Background(), "demo", "web"); err != nil {
+		t.Fatal(err)
+	}
+	if ss := reg.All(); len(ss) != 0 {
+		t.Errorf("registrations left after remove: %v", ss)
+	}
+}
