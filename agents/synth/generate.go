@@ -94,7 +94,7 @@ type generator struct {
 	done    bool
 	ready   []datagram
 	truth   *Truth
-	buf     []byte
+	enc     encoder
 }
 
 func newGenerator(cfg *Config, prof profile, tenants *tenantTable) *generator {
@@ -300,7 +300,7 @@ func (g *generator) finish() {
 func (g *generator) flush(src *source) {
 	src.seq++
 	uptime := src.bootMS + uint32(g.now/time.Millisecond)
-	payload := encodeDatagram(nil, src, uptime)
+	payload := g.enc.encode(src, uptime)
 	g.ready = append(g.ready, datagram{at: g.now, src: src, payload: payload})
 	g.truth.Datagrams++
 	g.truth.DatagramBytes += uint64(len(payload))
