@@ -1,0 +1,167 @@
+// Package elasticsearch is the sink that bulk-indexes documents into
+// Elasticsearch (7.x, 8.x, 9.x) or OpenSearch 2.x.
+//
+// Documents go to daily indices per dataset and tenant
+// (<prefix>-flow-<tenant|default>-YYYY.MM.DD) created from index templates the
+// sink installs, with the document ID as _id and op_type create, so a
+// redelivered document is counted as a duplicate and never indexed twice.
+// Transient failures (429, 5xx, connection errors) are retried with backoff;
+// Write blocks while the in-flight bound is reached; while the cluster is
+// unreachable, documents go to a bounded on-disk spool that drains in order
+// once it is back.
+package elasticsearch
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures a Sink.
+type Config struct {
+	// URLs of the cluster's HTTP endpoints. Credentials embedded in a URL
+	// (http://user:pass@host:9200) are moved to Username/Password.
+	URLs []string
+	// Username and Password enable HTTP basic authentication.
+	Username string
+	Password string
+	// APIKey is a base64-encoded Elasticsearch API key; it overrides basic
+	// authentication.
+	APIKey string
+	// CAFile is a PEM file of certificate authorities for https URLs.
+	CAFile string
+
+	// IndexPrefix starts every index and template name (default "sflow").
+	IndexPrefix string
+	// Workers is the number of concurrent bulk requests (default 2).
+	Workers int
+	// FlushBytes sends a bulk request when a worker buffered this many bytes
+	// (default 2 MiB).
+	FlushBytes int
+	// FlushInterval sends a bulk request at least this often (default 500ms).
+	FlushInterval time.Duration
+	// MaxInFlight bounds the documents accepted but not yet acknowledged
+	// (or spooled); Write blocks while it is reached (default 20000).
+	MaxInFlight int
+	// RequestTimeout bounds one HTTP request (default 60s).
+	RequestTimeout time.Duration
+
+	// SpoolDir enables the on-disk spool: while the cluster is unreachable,
+	// documents are appended there and drained in order when it returns.
+	// Empty disables spooling: Write then blocks until the cluster is back.
+	SpoolDir string
+	// SpoolMaxBytes bounds the spool (default 1 GiB). Documents that do not
+	// fit are counted as failed.
+	SpoolMaxBytes int64
+
+	// SkipTemplates leaves index templates alone (someone else manages them).
+	SkipTemplates bool
+	// Replicas, when >= 0, sets index.number_of_replicas in the templates.
+	Replicas int
+}
+
+// Deps are the sink's collaborators.
+type Deps struct {
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.IndexPrefix == "" {
+		c.IndexPrefix = "sflow"
+	}
+	if c.Workers <= 0 {
+		c.Workers = 2
+	}
+	if c.FlushBytes <= 0 {
+		c.FlushBytes = 2 << 20
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = 500 * time.Millisecond
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 20000
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 60 * time.Second
+	}
+	if c.SpoolMaxBytes <= 0 {
+		c.SpoolMaxBytes = 1 << 30
+	}
+}
+
+// Validate reports every configuration problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.URLs) == 0 {
+		errs = append(errs, errors.New("no Elasticsearch URL"))
+	}
+	for _, raw := range c.URLs {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("url %q: want http(s)://HOST:PORT", Redact(raw)))
+		}
+	}
+	if c.IndexPrefix != "" && c.IndexPrefix != strings.ToLower(c.IndexPrefix) {
+		errs = append(errs, fmt.Errorf("index prefix %q must be lowercase", c.IndexPrefix))
+	}
+	return errors.Join(errs...)
+}
+
+// ApplyEnv fills unset credentials from ELASTICSEARCH_USERNAME,
+// ELASTICSEARCH_PASSWORD and ELASTICSEARCH_API_KEY.
+func (c *Config) ApplyEnv(getenv func(string) string) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if c.Username == "" {
+		c.Username = getenv("ELASTICSEARCH_USERNAME")
+	}
+	if c.Password == "" {
+		c.Password = getenv("ELASTICSEARCH_PASSWORD")
+	}
+	if c.APIKey == "" {
+		c.APIKey = getenv("ELASTICSEARCH_API_KEY")
+	}
+}
+
+// extractCredentials moves user:password out of the URLs into the config.
+func (c *Config) extractCredentials() {
+	for i, raw := range c.URLs {
+		u, err := url.Parse(raw)
+		if err != nil || u.User == nil {
+			continue
+		}
+		if c.Username == "" {
+			c.Username = u.User.Username()
+		}
+		if p, ok := u.User.Password(); ok && c.Password == "" {
+			c.Password = p
+		}
+		u.User = nil
+		c.URLs[i] = u.String()
+	}
+}
+
+// Redact removes credentials from a URL so it can be logged.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if i := strings.LastIndex(raw, "@"); i >= 0 {
+			return "REDACTED@" + raw[i+1:]
+		}
+		return raw
+	}
+	if u.User != nil {
+		u.User = url.User("REDACTED")
+	}
+	return u.String()
+}

@@ -1,0 +1,671 @@
+package elasticsearch
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	es "github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+	"github.com/elastic/go-elasticsearch/v8/esutil"
+
+	"github.com/elk-project/elk/collector/sink"
+)
+
+// Sink bulk-indexes documents into Elasticsearch. It implements sink.Sink.
+type Sink struct {
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	m      *metrics
+	client *es.Client
+	bi     esutil.BulkIndexer
+	spool  *spool
+
+	slots    chan struct{} // one token per in-flight document
+	inflight atomic.Int64
+	retryQ   chan *item
+
+	mu        sync.Mutex
+	healthy   bool
+	healthyCh chan struct{} // closed while healthy
+	wake      chan struct{}
+
+	templatesOK atomic.Bool
+	closed      atomic.Bool
+	runCtx      context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+
+	idxMu    sync.Mutex
+	idxCache map[indexKey]string
+}
+
+// item is one document on its way to Elasticsearch.
+type item struct {
+	doc     sink.Doc // owned copies
+	index   string
+	attempt int
+	batch   *drainBatch // non-nil for documents drained from the spool
+}
+
+// drainBatch tracks the documents of one spool segment being drained.
+type drainBatch struct {
+	remaining atomic.Int64
+	failed    atomic.Bool
+	done      chan struct{}
+}
+
+func (b *drainBatch) finish(failed bool) {
+	if failed {
+		b.failed.Store(true)
+	}
+	if b.remaining.Add(-1) == 0 {
+		close(b.done)
+	}
+}
+
+type indexKey struct {
+	dataset, tenant string
+	day             int64
+}
+
+// New creates the sink, installs the index templates when the cluster is
+// reachable (otherwise as soon as it is) and starts the background retry and
+// spool-drain loops. Close stops them.
+func New(cfg Config, deps Deps) (*Sink, error) {
+	cfg.URLs = append([]string(nil), cfg.URLs...)
+	cfg.extractCredentials()
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("elasticsearch sink: %w", err)
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	client, err := NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Sink{
+		cfg:       cfg,
+		log:       deps.Logger.With("sink", "elasticsearch"),
+		now:       deps.Now,
+		m:         newMetrics(deps.Registry, "elasticsearch"),
+		client:    client,
+		slots:     make(chan struct{}, cfg.MaxInFlight),
+		retryQ:    make(chan *item, cfg.MaxInFlight),
+		healthyCh: make(chan struct{}),
+		wake:      make(chan struct{}, 1),
+		runCtx:    ctx,
+		cancel:    cancel,
+		idxCache:  map[indexKey]string{},
+	}
+	if cfg.SpoolDir != "" {
+		sp, err := openSpool(cfg.SpoolDir, cfg.SpoolMaxBytes, deps.Now)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		s.spool = sp
+	}
+	s.bi, err = esutil.NewBulkIndexer(esutil.BulkIndexerConfig{
+		Client:        client,
+		NumWorkers:    cfg.Workers,
+		FlushBytes:    cfg.FlushBytes,
+		FlushInterval: cfg.FlushInterval,
+		FilterPath:    []string{"errors", "items.*.status", "items.*.error.type", "items.*.error.reason"},
+		OnFlushStart: func(ctx context.Context) context.Context {
+			return context.WithValue(ctx, flushStartKey{}, time.Now())
+		},
+		OnFlushEnd: func(ctx context.Context) {
+			if t, ok := ctx.Value(flushStartKey{}).(time.Time); ok {
+				s.m.bulkDuration.Observe(time.Since(t).Seconds())
+			}
+		},
+		OnError: func(_ context.Context, err error) {
+			s.m.bulkErrors.Inc()
+		},
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("creating bulk indexer: %w", err)
+	}
+	// Try the cluster once now so templates exist before the first document.
+	pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := s.probe(pctx); err != nil {
+		s.log.Warn("elasticsearch not reachable yet; retrying in the background", "url", s.redactedURLs(), "error", err)
+	} else {
+		s.setHealthy(true)
+	}
+	pcancel()
+	s.wg.Add(2)
+	go s.retryLoop()
+	go s.maintainLoop()
+	return s, nil
+}
+
+type flushStartKey struct{}
+
+// Name implements sink.Sink.
+func (s *Sink) Name() string { return "elasticsearch" }
+
+// Client returns the underlying client (for counting and searching in tools).
+func (s *Sink) Client() *es.Client { return s.client }
+
+func (s *Sink) redactedURLs() string {
+	out := make([]string, len(s.cfg.URLs))
+	for i, u := range s.cfg.URLs {
+		out[i] = Redact(u)
+	}
+	return strings.Join(out, ",")
+}
+
+// Write implements sink.Sink. It copies every document, so the caller may
+// reuse docs as soon as it returns.
+func (s *Sink) Write(ctx context.Context, docs []sink.Doc) error {
+	if s.closed.Load() {
+		return errors.New("elasticsearch sink: write after close")
+	}
+	var errs []error
+	for i := 0; i < len(docs); i++ {
+		d := &docs[i]
+		if s.spool != nil && (!s.isHealthy() || !s.spool.empty()) {
+			// Keep order: while anything is spooled, new documents queue
+			// behind it.
+			j := i + 1
+			for j < len(docs) && j-i < 512 {
+				j++
+			}
+			n, err := s.spool.append(docs[i:j])
+			for k := i; k < i+n; k++ {
+				s.count(docs[k].Tenant, OutcomeSpooled)
+			}
+			if err != nil {
+				for k := i + n; k < len(docs); k++ {
+					s.count(docs[k].Tenant, OutcomeFailed)
+				}
+				return fmt.Errorf("elasticsearch sink: spooling: %w", err)
+			}
+			i = j - 1
+			s.signal()
+			continue
+		}
+		if s.spool == nil && !s.isHealthy() {
+			if err := s.waitHealthy(ctx); err != nil {
+				for k := i; k < len(docs); k++ {
+					s.count(docs[k].Tenant, OutcomeFailed)
+				}
+				return fmt.Errorf("elasticsearch sink: waiting for the cluster: %w", err)
+			}
+		}
+		if err := s.acquire(ctx); err != nil {
+			for k := i; k < len(docs); k++ {
+				s.count(docs[k].Tenant, OutcomeFailed)
+			}
+			return fmt.Errorf("elasticsearch sink: %w", err)
+		}
+		it := &item{doc: copyDoc(d), index: s.indexFor(d)}
+		if err := s.add(it); err != nil {
+			s.release()
+			s.count(d.Tenant, OutcomeFailed)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func copyDoc(d *sink.Doc) sink.Doc {
+	buf := make([]byte, len(d.Key)+len(d.Body))
+	copy(buf, d.Key)
+	copy(buf[len(d.Key):], d.Body)
+	return sink.Doc{
+		ID: d.ID, Dataset: d.Dataset, Tenant: d.Tenant, Time: d.Time,
+		Key:  buf[:len(d.Key):len(d.Key)],
+		Body: buf[len(d.Key):],
+	}
+}
+
+func (s *Sink) acquire(ctx context.Context) error {
+	select {
+	case s.slots <- struct{}{}:
+		s.m.backlog.Set(float64(s.inflight.Add(1)))
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.runCtx.Done():
+		return errors.New("sink closed")
+	}
+}
+
+func (s *Sink) release() {
+	<-s.slots
+	s.m.backlog.Set(float64(s.inflight.Add(-1)))
+}
+
+func (s *Sink) count(tenant, outcome string) {
+	if tenant == "" {
+		tenant = "default"
+	}
+	s.m.docs.WithLabelValues("elasticsearch", tenant, outcome).Inc()
+}
+
+// add hands one item to the bulk indexer.
+func (s *Sink) add(it *item) error {
+	return s.bi.Add(s.runCtx, esutil.BulkIndexerItem{
+		Index:      it.index,
+		Action:     "create",
+		DocumentID: it.doc.ID,
+		Body:       bytes.NewReader(it.doc.Body),
+		OnSuccess: func(_ context.Context, _ esutil.BulkIndexerItem, _ esutil.BulkIndexerResponseItem) {
+			s.done(it, OutcomeIndexed)
+		},
+		OnFailure: func(_ context.Context, _ esutil.BulkIndexerItem, res esutil.BulkIndexerResponseItem, err error) {
+			s.onFailure(it, res, err)
+		},
+	})
+}
+
+func (s *Sink) done(it *item, outcome string) {
+	s.count(it.doc.Tenant, outcome)
+	if it.batch != nil {
+		it.batch.finish(false)
+	}
+	s.release()
+}
+
+var statusRE = regexp.MustCompile(`\[(\d{3})`)
+
+// onFailure runs on a bulk worker: it classifies the failure and settles,
+// retries or spools the item without blocking the worker.
+func (s *Sink) onFailure(it *item, res esutil.BulkIndexerResponseItem, err error) {
+	if err == nil {
+		switch {
+		case res.Status == http.StatusConflict:
+			s.done(it, OutcomeDuplicate)
+		case res.Status == http.StatusTooManyRequests || res.Status >= 500 || res.Status == 0:
+			s.retryLater(it)
+		default:
+			s.log.Warn("document rejected", "index", it.index, "id", it.doc.ID, "status", res.Status,
+				"error_type", res.Error.Type, "reason", res.Error.Reason)
+			s.done(it, OutcomeFailed)
+		}
+		return
+	}
+	// The whole bulk request failed.
+	status := 0
+	if m := statusRE.FindStringSubmatch(err.Error()); m != nil {
+		status, _ = strconv.Atoi(m[1])
+	}
+	if status >= 400 && status < 500 && status != http.StatusTooManyRequests {
+		s.log.Warn("bulk request rejected", "status", status, "error", err)
+		s.done(it, OutcomeFailed)
+		return
+	}
+	s.setHealthy(false)
+	switch {
+	case it.batch != nil:
+		// Still in its spool segment: the segment is drained again later.
+		it.batch.finish(true)
+		s.release()
+	case s.spool != nil:
+		n, serr := s.spool.append([]sink.Doc{it.doc})
+		if n == 1 {
+			s.count(it.doc.Tenant, OutcomeSpooled)
+		} else {
+			s.log.Error("document lost: spool refused it", "error", serr)
+			s.count(it.doc.Tenant, OutcomeFailed)
+		}
+		s.release()
+	default:
+		s.retryLater(it)
+	}
+}
+
+func (s *Sink) retryLater(it *item) {
+	it.attempt++
+	s.m.retries.Inc()
+	time.AfterFunc(backoff(it.attempt, 200*time.Millisecond, 5*time.Second), func() {
+		s.retryQ <- it // never blocks: capacity is MaxInFlight and it holds a slot
+	})
+}
+
+func (s *Sink) retryLoop() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.runCtx.Done():
+			return
+		case it := <-s.retryQ:
+			if err := s.waitHealthy(s.runCtx); err != nil {
+				s.abandon(it)
+				continue
+			}
+			if err := s.add(it); err != nil {
+				s.abandon(it)
+			}
+		}
+	}
+}
+
+func (s *Sink) abandon(it *item) {
+	s.count(it.doc.Tenant, OutcomeFailed)
+	if it.batch != nil {
+		it.batch.finish(true)
+	}
+	s.release()
+}
+
+func (s *Sink) isHealthy() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.healthy
+}
+
+func (s *Sink) setHealthy(ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ok == s.healthy {
+		return
+	}
+	s.healthy = ok
+	if ok {
+		close(s.healthyCh)
+		s.log.Info("elasticsearch reachable", "url", s.redactedURLs())
+	} else {
+		s.healthyCh = make(chan struct{})
+		s.log.Warn("elasticsearch unreachable; retrying", "url", s.redactedURLs(), "spool", s.spool != nil)
+		s.signal()
+	}
+}
+
+func (s *Sink) waitHealthy(ctx context.Context) error {
+	s.mu.Lock()
+	ch := s.healthyCh
+	s.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.runCtx.Done():
+		return errors.New("sink closed")
+	}
+}
+
+func (s *Sink) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// maintainLoop probes the cluster while it is unhealthy, drains the spool
+// while it is healthy and keeps the spool gauges current.
+func (s *Sink) maintainLoop() {
+	defer s.wg.Done()
+	attempt := 0
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.updateSpoolGauges()
+		if s.runCtx.Err() != nil {
+			return
+		}
+		if !s.isHealthy() {
+			ctx, cancel := context.WithTimeout(s.runCtx, 5*time.Second)
+			err := s.probe(ctx)
+			cancel()
+			if err == nil {
+				attempt = 0
+				s.setHealthy(true)
+				continue
+			}
+			attempt++
+			s.sleep(backoff(attempt, 250*time.Millisecond, 5*time.Second))
+			continue
+		}
+		if s.spool != nil && !s.spool.empty() {
+			if err := s.drainOne(); err != nil {
+				s.log.Error("draining spool", "error", err)
+				s.sleep(time.Second)
+			}
+			continue
+		}
+		select {
+		case <-s.runCtx.Done():
+			return
+		case <-s.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Sink) sleep(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.runCtx.Done():
+	}
+}
+
+func (s *Sink) updateSpoolGauges() {
+	if s.spool == nil {
+		return
+	}
+	b, n, oldest := s.spool.stats()
+	s.m.spoolBytes.Set(float64(b))
+	s.m.spoolDocs.Set(float64(n))
+	if n == 0 {
+		s.m.spoolAge.Set(0)
+	} else {
+		s.m.spoolAge.Set(s.now().Sub(oldest).Seconds())
+	}
+}
+
+// drainOne sends the oldest spool segment and deletes it once every document
+// in it was acknowledged.
+func (s *Sink) drainOne() error {
+	seg, recs, err := s.spool.oldest()
+	if err != nil || seg == nil {
+		return err
+	}
+	if len(recs) == 0 {
+		return s.spool.remove(seg)
+	}
+	s.log.Info("draining spool segment", "documents", len(recs), "bytes", seg.size)
+	b := &drainBatch{done: make(chan struct{})}
+	b.remaining.Store(int64(len(recs)))
+	for i := range recs {
+		d := &recs[i].doc
+		if err := s.acquire(s.runCtx); err != nil {
+			return err
+		}
+		it := &item{doc: *d, index: s.indexFor(d), batch: b}
+		if err := s.add(it); err != nil {
+			s.release()
+			return fmt.Errorf("queueing spooled document: %w", err)
+		}
+	}
+	if err := s.bi.Flush(s.runCtx); err != nil && s.runCtx.Err() == nil {
+		s.log.Warn("flushing drained documents", "error", err)
+	}
+	select {
+	case <-b.done:
+	case <-s.runCtx.Done():
+		return s.runCtx.Err()
+	}
+	if b.failed.Load() {
+		return nil // the cluster went away again; the segment stays
+	}
+	s.updateSpoolGauges()
+	return s.spool.remove(seg)
+}
+
+// probe checks the cluster and installs the index templates once.
+func (s *Sink) probe(ctx context.Context) error {
+	if !s.templatesOK.Load() && !s.cfg.SkipTemplates {
+		if err := s.installTemplates(ctx); err != nil {
+			return err
+		}
+		s.templatesOK.Store(true)
+		return nil
+	}
+	res, err := esapi.InfoRequest{}.Do(ctx, s.client)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.IsError() {
+		return fmt.Errorf("cluster info: %s", res.Status())
+	}
+	return nil
+}
+
+// installTemplates puts the legacy index template covering every index the
+// sink writes; it is idempotent.
+func (s *Sink) installTemplates(ctx context.Context) error {
+	body, err := templateBody(s.cfg.IndexPrefix, s.cfg.Replicas)
+	if err != nil {
+		return err
+	}
+	res, err := esapi.IndicesPutTemplateRequest{
+		Name: s.cfg.IndexPrefix,
+		Body: bytes.NewReader(body),
+	}.Do(ctx, s.client)
+	if err != nil {
+		return fmt.Errorf("installing index template: %w", err)
+	}
+	defer res.Body.Close()
+	if res.IsError() {
+		msg, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
+		return fmt.Errorf("installing index template: %s: %s", res.Status(), msg)
+	}
+	s.m.templateInits.Inc()
+	return nil
+}
+
+// IndexName returns the daily index for a dataset, tenant and time:
+// <prefix>-flow-<tenant|default>-YYYY.MM.DD.
+func IndexName(prefix, dataset, tenant string, t time.Time) string {
+	kind := strings.TrimPrefix(dataset, "sflow.")
+	switch kind {
+	case "flow", "counters":
+	default:
+		kind = "other"
+	}
+	return prefix + "-" + kind + "-" + sanitizeTenant(tenant) + "-" + t.UTC().Format("2006.01.02")
+}
+
+func sanitizeTenant(t string) string {
+	if t == "" {
+		return "default"
+	}
+	b := []byte(strings.ToLower(t))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '.') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+func (s *Sink) indexFor(d *sink.Doc) string {
+	t := d.Time
+	if t.IsZero() {
+		t = s.now()
+	}
+	k := indexKey{d.Dataset, d.Tenant, t.UTC().Unix() / 86400}
+	s.idxMu.Lock()
+	defer s.idxMu.Unlock()
+	if name, ok := s.idxCache[k]; ok {
+		return name
+	}
+	if len(s.idxCache) > 4096 {
+		clear(s.idxCache)
+	}
+	name := IndexName(s.cfg.IndexPrefix, d.Dataset, d.Tenant, t)
+	s.idxCache[k] = name
+	return name
+}
+
+// Flush implements sink.Sink: it returns when every document accepted so far
+// is acknowledged (or counted as failed), including spooled ones.
+func (s *Sink) Flush(ctx context.Context) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if s.inflight.Load() > 0 && s.isHealthy() {
+			if err := s.bi.Flush(ctx); err != nil && ctx.Err() != nil {
+				return fmt.Errorf("elasticsearch sink: flush: %w", ctx.Err())
+			}
+		}
+		if s.inflight.Load() == 0 && (s.spool == nil || s.spool.empty()) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("elasticsearch sink: flush: %d documents in flight, %d spooled: %w",
+				s.inflight.Load(), s.spooledDocs(), ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Sink) spooledDocs() int64 {
+	if s.spool == nil {
+		return 0
+	}
+	_, n, _ := s.spool.stats()
+	return n
+}
+
+// Close implements sink.Sink. Documents still spooled when ctx ends stay on
+// disk and are drained by the next sink using the same spool directory.
+func (s *Sink) Close(ctx context.Context) error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	ferr := s.Flush(ctx)
+	s.cancel()
+	s.wg.Wait()
+	// Anything still in flight is lost (ctx ended with the cluster away).
+	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	berr := s.bi.Close(cctx)
+	for {
+		select {
+		case it := <-s.retryQ:
+			s.abandon(it)
+			continue
+		default:
+		}
+		break
+	}
+	var serr error
+	if s.spool != nil {
+		serr = s.spool.close()
+		s.updateSpoolGauges()
+	}
+	if berr != nil && ctx.Err() == nil {
+		berr = fmt.Errorf("closing bulk indexer: %w", berr)
+	} else {
+		berr = nil
+	}
+	return errors.Join(ferr, berr, serr)
+}

@@ -1,0 +1,418 @@
+package elasticsearch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
+	"github.com/elk-project/elk/collector/sink"
+)
+
+var day = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+func testDocs(n int, tenant string) []sink.Doc {
+	docs := make([]sink.Doc, n)
+	for i := range docs {
+		docs[i] = sink.Doc{
+			ID:      fmt.Sprintf("%s-%06d", tenant, i),
+			Dataset: "sflow.flow",
+			Tenant:  tenant,
+			Key:     []byte("192.0.2.1"),
+			Time:    day,
+			Body:    []byte(fmt.Sprintf(`{"@timestamp":"2026-11-27T10:00:00Z","network":{"bytes":%d}}`, i)),
+		}
+	}
+	return docs
+}
+
+func newTestSink(t *testing.T, url string, mod func(*Config)) (*Sink, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	cfg := Config{URLs: []string{url}, FlushInterval: 20 * time.Millisecond, MaxInFlight: 1000}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := New(cfg, Deps{Registry: reg})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = s.Close(ctx)
+	})
+	return s, reg
+}
+
+func docsMetric(reg *prometheus.Registry, tenant, outcome string) float64 {
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != "elk_sink_documents_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			if l["tenant"] == tenant && l["outcome"] == outcome {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+func flush(t *testing.T, s *Sink, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := s.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+}
+
+func TestIndexesOnceAndCountsDuplicates(t *testing.T) {
+	tests := []struct {
+		name      string
+		noProduct bool
+		tenant    string
+		index     string
+	}{
+		{name: "elasticsearch untenanted", tenant: "", index: "sflow-flow-default-2026.11.27"},
+		{name: "opensearch without product header", noProduct: true, tenant: "Acme Corp", index: "sflow-flow-acme_corp-2026.11.27"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeES(t)
+			f.set(func(f *fakeES) { f.noProduct = tc.noProduct })
+			s, reg := newTestSink(t, f.srv.URL, nil)
+			docs := testDocs(250, tc.tenant)
+			ctx := context.Background()
+			if err := s.Write(ctx, docs); err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+			// Callers reuse their slices: the sink must have copied.
+			for i := range docs {
+				docs[i].Body[2] = 'X'
+			}
+			flush(t, s, 5*time.Second)
+			if err := s.Write(ctx, testDocs(250, tc.tenant)); err != nil {
+				t.Fatalf("second Write: %v", err)
+			}
+			flush(t, s, 5*time.Second)
+			if got := f.count(); got != 250 {
+				t.Fatalf("stored %d documents, want 250", got)
+			}
+			f.mu.Lock()
+			stored := len(f.docs[tc.index])
+			body := string(f.docs[tc.index][docs[7].ID])
+			_, tmpl := f.templates["sflow"]
+			f.mu.Unlock()
+			if stored != 250 {
+				t.Errorf("index %s holds %d documents, want 250", tc.index, stored)
+			}
+			if !strings.HasPrefix(body, `{"@timestamp"`) {
+				t.Errorf("stored body %q was not copied before the caller reused it", body)
+			}
+			if !tmpl {
+				t.Error("index template was not installed")
+			}
+			lbl := tc.tenant
+			if lbl == "" {
+				lbl = "default"
+			}
+			if got := docsMetric(reg, lbl, OutcomeIndexed); got != 250 {
+				t.Errorf("indexed metric = %v, want 250", got)
+			}
+			if got := docsMetric(reg, lbl, OutcomeDuplicate); got != 250 {
+				t.Errorf("duplicate metric = %v, want 250", got)
+			}
+		})
+	}
+}
+
+func TestRetriesRejectedItems(t *testing.T) {
+	f := newFakeES(t)
+	f.set(func(f *fakeES) { f.reject429 = 120 })
+	s, reg := newTestSink(t, f.srv.URL, nil)
+	if err := s.Write(context.Background(), testDocs(100, "")); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	flush(t, s, 20*time.Second)
+	if got := f.count(); got != 100 {
+		t.Fatalf("stored %d, want 100", got)
+	}
+	if got := gaugeValue(s.m.retries); got < 100 {
+		t.Errorf("retries = %v, want >= 100", got)
+	}
+	if got := docsMetric(reg, "default", OutcomeFailed); got != 0 {
+		t.Errorf("failed = %v, want 0", got)
+	}
+}
+
+func TestBackpressureBlocksWrite(t *testing.T) {
+	f := newFakeES(t)
+	stall := make(chan struct{})
+	f.set(func(f *fakeES) { f.stall = stall })
+	s, _ := newTestSink(t, f.srv.URL, func(c *Config) { c.MaxInFlight = 10 })
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := s.Write(ctx, testDocs(50, ""))
+	if err == nil {
+		t.Fatal("Write of 50 documents with 10 in flight and a stalled cluster returned nil; want it to block until ctx ends")
+	}
+	if got := s.inflight.Load(); got != 10 {
+		t.Errorf("in flight = %d, want the bound 10", got)
+	}
+	f.set(func(f *fakeES) { f.stall = nil })
+	close(stall)
+	flush(t, s, 5*time.Second)
+	if got := f.count(); got != 10 {
+		t.Errorf("stored %d, want the 10 accepted documents", got)
+	}
+}
+
+func TestSpoolWhileDownThenDrainInOrder(t *testing.T) {
+	f := newFakeES(t)
+	dir := t.TempDir()
+	// One worker: segments drain oldest first, and with a single bulk
+	// worker the documents inside a segment keep their order too.
+	s, reg := newTestSink(t, f.srv.URL, func(c *Config) { c.SpoolDir = dir; c.Workers = 1 })
+	ctx := context.Background()
+	first := testDocs(300, "")
+	if err := s.Write(ctx, first[:100]); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, s, 5*time.Second)
+	f.set(func(f *fakeES) { f.down = true })
+	// The first failed bulk marks the cluster down; everything after spools.
+	if err := s.Write(ctx, first[100:200]); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.isHealthy() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := s.Write(ctx, first[200:]); err != nil {
+		t.Fatal(err)
+	}
+	s.updateSpoolGauges()
+	if got := gaugeValue(s.m.spoolBytes); got <= 0 {
+		t.Errorf("spool bytes = %v while down, want > 0", got)
+	}
+	if got := docsMetric(reg, "default", OutcomeSpooled); got < 100 {
+		t.Errorf("spooled = %v, want >= 100", got)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) == 0 {
+		t.Error("no spool segment on disk while the cluster is down")
+	}
+	f.set(func(f *fakeES) { f.down = false })
+	flush(t, s, 20*time.Second)
+	if got := f.count(); got != 300 {
+		t.Fatalf("stored %d, want 300", got)
+	}
+	f.mu.Lock()
+	order := append([]string(nil), f.order...)
+	f.mu.Unlock()
+	// Spooled documents (written while down) arrive in the order written.
+	last := -1
+	for _, id := range order[100:] {
+		var n int
+		fmt.Sscanf(strings.TrimPrefix(id, "-"), "%d", &n)
+		if n < last {
+			t.Errorf("document %d indexed after %d: spool not drained in order", n, last)
+			break
+		}
+		last = n
+	}
+	s.updateSpoolGauges()
+	if got := gaugeValue(s.m.spoolBytes); got != 0 {
+		t.Errorf("spool bytes after drain = %v, want 0", got)
+	}
+	if entries, _ := filepath.Glob(filepath.Join(dir, "*.spool")); len(entries) != 0 {
+		t.Errorf("spool segments left after drain: %v", entries)
+	}
+}
+
+func TestSpoolSurvivesRestart(t *testing.T) {
+	f := newFakeES(t)
+	f.set(func(f *fakeES) { f.down = true })
+	dir := t.TempDir()
+	reg := prometheus.NewRegistry()
+	s, err := New(Config{URLs: []string{f.srv.URL}, SpoolDir: dir, FlushInterval: 20 * time.Millisecond}, Deps{Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(context.Background(), testDocs(40, "t1")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	_ = s.Close(ctx) // cluster still down: documents stay spooled
+	cancel()
+	if got := f.count(); got != 0 {
+		t.Fatalf("stored %d while down", got)
+	}
+	f.set(func(f *fakeES) { f.down = false })
+	s2, _ := newTestSink(t, f.srv.URL, func(c *Config) { c.SpoolDir = dir })
+	flush(t, s2, 10*time.Second)
+	if got := f.count(); got != 40 {
+		t.Fatalf("after restart stored %d, want the 40 spooled documents", got)
+	}
+}
+
+func TestSpoolBound(t *testing.T) {
+	sp, err := openSpool(t.TempDir(), 2000, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := sp.append(testDocs(100, ""))
+	if err == nil || n == 0 || n == 100 {
+		t.Fatalf("append to a 2000-byte spool: n=%d err=%v; want some written then ErrSpoolFull", n, err)
+	}
+	b, docs, _ := sp.stats()
+	if b > 2000 || docs != int64(n) {
+		t.Errorf("spool holds %d bytes, %d docs; want <= 2000 bytes and %d docs", b, docs, n)
+	}
+	seg, recs, err := sp.oldest()
+	if err != nil || len(recs) != n {
+		t.Fatalf("oldest: %d records, err %v; want %d", len(recs), err, n)
+	}
+	if recs[3].doc.ID != "-000003" || string(recs[3].doc.Body) != string(testDocs(4, "")[3].Body) || !recs[3].doc.Time.Equal(day) {
+		t.Errorf("record 3 = %+v, did not round-trip", recs[3].doc)
+	}
+	if err := sp.remove(seg); err != nil || !sp.empty() {
+		t.Errorf("remove: err %v, empty %v", err, sp.empty())
+	}
+}
+
+func TestTemplateMappings(t *testing.T) {
+	body, err := templateBody("sflow", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tmpl struct {
+		IndexPatterns []string       `json:"index_patterns"`
+		Mappings      map[string]any `json:"mappings"`
+	}
+	if err := json.Unmarshal(body, &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(path string) map[string]any {
+		node := tmpl.Mappings
+		for _, p := range strings.Split(path, ".") {
+			props, _ := node["properties"].(map[string]any)
+			next, _ := props[p].(map[string]any)
+			if next == nil {
+				fields, _ := node["fields"].(map[string]any)
+				next, _ = fields[p].(map[string]any)
+			}
+			if next == nil {
+				return nil
+			}
+			node = next
+		}
+		return node
+	}
+	tests := []struct{ field, typ string }{
+		{"@timestamp", "date"},
+		{"network.bytes", "long"},
+		{"source.ip", "ip"},
+		{"observer.ip", "ip"},
+		{"organization.id", "keyword"},
+		{"message", "text"},
+		{"source.as.organization.name.text", "text"},
+		{"data_stream.dataset", "keyword"},
+		{"sflow.sampling_rate", "long"},
+		{"sflow.router.next_hop", "ip"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.field, func(t *testing.T) {
+			m := lookup(tc.field)
+			if m == nil || m["type"] != tc.typ {
+				t.Errorf("mapping of %s = %v, want type %s", tc.field, m, tc.typ)
+			}
+		})
+	}
+	if m := lookup("event.original"); m == nil || m["index"] != false {
+		t.Errorf("event.original = %v, want index false", m)
+	}
+	if len(tmpl.IndexPatterns) == 0 || !strings.HasPrefix(tmpl.IndexPatterns[0], "sflow-") {
+		t.Errorf("index patterns %v", tmpl.IndexPatterns)
+	}
+}
+
+func TestRedactAndCredentials(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"http://elastic:s3cret@127.0.0.1:9200", "http://REDACTED@127.0.0.1:9200"},
+		{"https://127.0.0.1:9200", "https://127.0.0.1:9200"},
+	}
+	for _, tc := range tests {
+		if got := Redact(tc.in); got != tc.want || strings.Contains(got, "s3cret") {
+			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	c := Config{URLs: []string{"http://elastic:s3cret@127.0.0.1:9200"}}
+	c.extractCredentials()
+	if c.Username != "elastic" || c.Password != "s3cret" || strings.Contains(c.URLs[0], "s3cret") {
+		t.Errorf("extractCredentials: %+v", c)
+	}
+	c2 := Config{}
+	c2.ApplyEnv(func(k string) string { return map[string]string{"ELASTICSEARCH_API_KEY": "k"}[k] })
+	if c2.APIKey != "k" {
+		t.Errorf("ApplyEnv: api key %q", c2.APIKey)
+	}
+}
+
+func TestIndexName(t *testing.T) {
+	tests := []struct{ dataset, tenant, want string }{
+		{"sflow.flow", "", "sflow-flow-default-2026.11.27"},
+		{"sflow.counters", "blue", "sflow-counters-blue-2026.11.27"},
+		{"sflow.flow", "A/b", "sflow-flow-a_b-2026.11.27"},
+	}
+	for _, tc := range tests {
+		if got := IndexName("sflow", tc.dataset, tc.tenant, day.Add(13*time.Hour)); got != tc.want {
+			t.Errorf("IndexName(%q,%q) = %q, want %q", tc.dataset, tc.tenant, got, tc.want)
+		}
+	}
+}
+
+func TestMetricNamesLint(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := newMetrics(reg, "elasticsearch")
+	m.docs.WithLabelValues("elasticsearch", "default", OutcomeIndexed).Inc()
+	m.bulkDuration.Observe(0.1)
+	m.bulkErrors.Inc()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+func gaugeValue(c prometheus.Metric) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	if m.Counter != nil {
+		return m.Counter.GetValue()
+	}
+	return m.Gauge.GetValue()
+}
