@@ -1,11 +1,13 @@
 package local_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -27,6 +29,9 @@ func TestMain(m *testing.M) {
 	switch os.Getenv("ELK_LOCAL_HELPER") {
 	case "http":
 		helperHTTP()
+		return
+	case "server":
+		helperServer()
 		return
 	case "exit":
 		fmt.Println("helper: giving up")
@@ -247,40 +252,77 @@ func TestWaitReportsWhy(t *testing.T) {
 	}
 }
 
-// TestRestartAdoptsProcesses simulates a server that died without stopping
-// its children: a new target adopts them instead of starting duplicates.
+// helperServer runs a target that deploys two instances and then waits to
+// be killed, like an elk server dying without stopping its children.
+func helperServer() {
+	tg, err := local.New(local.Config{StateDir: os.Getenv("ELK_LOCAL_STATE")}, nil)
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := tg.Apply(ctx, helperSpec("demo", "web", 2)); err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	if err := tg.Wait(ctx, "demo", "web"); err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	fmt.Println("ready")
+	<-ctx.Done()
+}
+
+// TestRestartAdoptsProcesses kills a server process with SIGKILL: a new
+// target adopts its children instead of starting duplicates, restarts them
+// when they die, and stops them on Close.
 func TestRestartAdoptsProcesses(t *testing.T) {
 	dir := t.TempDir()
-	tg := newTarget(t, dir)
-	t.Cleanup(tg.Close)
-	deploy(t, tg, helperSpec("demo", "web", 2))
-	before := pids(t, tg, "demo", "web")
-
-	// Copy the state as it was while the processes ran, then stop them
-	// through a target that adopts them from that copy.
-	copyDir := t.TempDir()
-	if err := os.CopyFS(copyDir, os.DirFS(dir)); err != nil {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "ELK_LOCAL_HELPER=server", "ELK_LOCAL_STATE="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
 		t.Fatal(err)
 	}
-	tg2 := newTarget(t, copyDir)
-	t.Cleanup(tg2.Close)
-	got := pids(t, tg2, "demo", "web")
-	if fmt.Sprint(got) != fmt.Sprint(before) {
-		t.Fatalf("restored pids %v, want the adopted %v", got, before)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if strings.TrimSpace(line) != "ready" {
+		cmd.Process.Kill()
+		t.Fatalf("helper server: %q", line)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+
+	tg := newTarget(t, dir)
+	t.Cleanup(tg.Close)
+	before := pids(t, tg, "demo", "web")
+	t.Cleanup(func() {
+		for _, p := range before {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := tg2.Wait(ctx, "demo", "web"); err != nil {
+	if err := tg.Wait(ctx, "demo", "web"); err != nil {
 		t.Fatalf("adopted instances not healthy: %v", err)
 	}
-	// Killing an adopted process makes the new target notice and restart it
-	// (here the first target restarts it too, on the same port, so only
-	// the restart is checked).
+	for _, p := range before {
+		if gone(p) {
+			t.Fatalf("adopted pid %d is not running", p)
+		}
+	}
+	if got := pids(t, tg, "demo", "web"); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Fatalf("pids changed from %v to %v right after adoption", before, got)
+	}
+	// Killing an adopted process makes the new target restart it.
 	syscall.Kill(before[0], syscall.SIGKILL)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		st, _ := tg2.Status(context.Background(), "demo", "web")
-		if len(st.Instances) == 2 && st.Instances[0].Restarts >= 1 && st.Instances[0].Meta["pid"] != strconv.Itoa(before[0]) {
+		st, _ := tg.Status(context.Background(), "demo", "web")
+		if st.Healthy == 2 && st.Instances[0].Restarts == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -288,10 +330,12 @@ func TestRestartAdoptsProcesses(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	after := pids(t, tg2, "demo", "web")
-	tg2.Close()
-	waitGone(t, append(before, after...))
+	after := pids(t, tg, "demo", "web")
+	if after[0] == before[0] || after[1] != before[1] {
+		t.Errorf("pids after restart %v, before %v: want only instance 0 replaced", after, before)
+	}
 	tg.Close()
+	waitGone(t, append(before, after...))
 
 	// A clean shutdown keeps the spec: the next target starts the entity again.
 	tg3 := newTarget(t, dir)
