@@ -1,0 +1,128 @@
+package prometheus
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/elk-project/elk/policies"
+	"github.com/elk-project/elk/policies/source"
+)
+
+// replay answers like the recorded Prometheus.
+func replay(t *testing.T) *httptest.Server {
+	files := map[string]string{
+		"sum(rate(prometheus_http_requests_total[1m]))": "query-one-series.json",
+		"sum(nonexistent_metric_total)":                 "query-empty.json",
+		"up":                                            "query-one-up.json",
+		"prometheus_http_requests_total":                "query-many-series.json",
+		"sum(rate(x[1m]":                                "query-bad.json",
+		"scalar(sum(up))":                               "query-scalar.json",
+	}
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		q := r.Form.Get("query")
+		name := files[q]
+		if strings.HasSuffix(r.URL.Path, "/query_range") {
+			name = "query-range.json"
+		}
+		data, err := os.ReadFile("testdata/" + name)
+		if err != nil || name == "" {
+			http.Error(w, "unrecorded query "+q, http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if name == "query-bad.json" {
+			w.WriteHeader(http.StatusBadRequest)
+		}
+		_, _ = w.Write(data)
+	}))
+}
+
+func read(t *testing.T, s *Source, query string) (source.Sample, error) {
+	return s.Read(context.Background(), source.Query{App: "demo", Entity: "c", Check: policies.Check{Name: "x", Query: query}})
+}
+
+func TestReadRecorded(t *testing.T) {
+	srv := replay(t)
+	defer srv.Close()
+	s, err := New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		query   string
+		want    float64
+		noData  bool
+		failing bool
+	}{
+		{"sum(rate(prometheus_http_requests_total[1m]))", 0.13806666666666667, false, false},
+		{"up", 1, false, false},
+		{"scalar(sum(up))", 1, false, false},
+		{"sum(nonexistent_metric_total)", 0, true, false},
+		{"prometheus_http_requests_total", 0, true, false},
+		{"sum(rate(x[1m]", 0, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.query, func(t *testing.T) {
+			got, err := read(t, s, tc.query)
+			switch {
+			case tc.noData:
+				if !errors.Is(err, source.ErrNoData) {
+					t.Fatalf("want ErrNoData, got %v", err)
+				}
+			case tc.failing:
+				if err == nil || errors.Is(err, source.ErrNoData) || !strings.Contains(err.Error(), "parse error") {
+					t.Fatalf("want a source error, got %v", err)
+				}
+			default:
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Value != tc.want || got.Time.Year() != 2026 {
+					t.Errorf("got %+v, want %v at a 2026 timestamp", got, tc.want)
+				}
+			}
+		})
+	}
+	r, err := s.Range(context.Background(), "sum(up)", time.Now().Add(-5*time.Second), time.Now(), time.Second)
+	if err != nil || len(r) != 6 || r[0].Value != 1 {
+		t.Errorf("range: %+v %v", r, err)
+	}
+}
+
+func TestDeadServerIsASourceError(t *testing.T) {
+	srv := replay(t)
+	srv.Close()
+	s, _ := New(srv.URL)
+	_, err := read(t, s, "up")
+	if err == nil || errors.Is(err, source.ErrNoData) {
+		t.Errorf("want a source error, got %v", err)
+	}
+}
+
+func TestRealPrometheus(t *testing.T) {
+	addr := os.Getenv("ELK_TEST_PROMETHEUS")
+	if addr == "" {
+		if os.Getenv("ELK_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatal("ELK_TEST_PROMETHEUS is not set")
+		}
+		t.Skip("ELK_TEST_PROMETHEUS is not set")
+	}
+	s, err := New(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := read(t, s, "vector(42)")
+	if err != nil || got.Value != 42 || time.Since(got.Time) > time.Minute {
+		t.Fatalf("vector(42): %+v %v", got, err)
+	}
+	if _, err := read(t, s, "sum(elk_no_such_metric_total)"); !errors.Is(err, source.ErrNoData) {
+		t.Errorf("empty result: %v", err)
+	}
+}
