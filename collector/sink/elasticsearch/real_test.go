@@ -1,0 +1,65 @@
+package elasticsearch
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRealCluster runs the sink against the cluster at ELK_TEST_ES.
+func TestRealCluster(t *testing.T) {
+	url := os.Getenv("ELK_TEST_ES")
+	if url == "" {
+		if os.Getenv("ELK_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatal("ELK_TEST_ES is unset but ELK_TEST_REQUIRE_SERVICES=1")
+		}
+		t.Skip("ELK_TEST_ES unset: skipping the real Elasticsearch test (run deploy/dev/services up)")
+	}
+	prefix := fmt.Sprintf("sflowunit%d", time.Now().UnixNano()%1e6)
+	s, _ := newTestSink(t, url, func(c *Config) { c.IndexPrefix = prefix; c.Replicas = 0 })
+	t.Cleanup(func() {
+		req, _ := http.NewRequest(http.MethodDelete, url+"/"+prefix+"-*", nil)
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+		req, _ = http.NewRequest(http.MethodDelete, url+"/_template/"+prefix, nil)
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	})
+	ctx := context.Background()
+	for round := 0; round < 2; round++ { // the second round is all duplicates
+		if err := s.Write(ctx, testDocs(500, "")); err != nil {
+			t.Fatal(err)
+		}
+		flush(t, s, 30*time.Second)
+	}
+	res, err := http.Post(url+"/"+prefix+"-*/_refresh", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	res, err = http.Get(url + "/" + prefix + "-flow-default-2026.11.27/_count")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(body), `"count":500`) {
+		t.Fatalf("count = %s, want 500", body)
+	}
+	res, err = http.Get(url + "/" + prefix + "-flow-default-2026.11.27/_mapping/field/network.bytes,source.ip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(body), `"type":"long"`) {
+		t.Errorf("network.bytes mapping = %s, want long from the template", body)
+	}
+}
