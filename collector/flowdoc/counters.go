@@ -1,0 +1,348 @@
+package flowdoc
+
+import (
+	"net/netip"
+
+	"github.com/elk-project/elk/collector/sflow"
+)
+
+// Rate fields, by record type. Generic interface: bits and packets per
+// second each way, errors and discards per second each way. VLAN: bits and
+// packets per second.
+const (
+	rInBPS = iota
+	rOutBPS
+	rInPPS
+	rOutPPS
+	rInErrorsPS
+	rOutErrorsPS
+	rInDiscardsPS
+	rOutDiscardsPS
+	numRates
+)
+
+var genericRateNames = [numRates]string{"in_bps", "out_bps", "in_pps", "out_pps", "in_errors_ps", "out_errors_ps", "in_discards_ps", "out_discards_ps"}
+
+var vlanRateNames = [2]string{"bps", "pps"}
+
+// Rates are the per-second rates of one counter record, derived from the
+// previous record of the same agent, source and type.
+type Rates struct {
+	// Valid says DeltaSeconds and the known values hold.
+	Valid bool
+	// Discontinuity says the counters could not be compared with the
+	// previous ones: the agent restarted or a counter went backwards.
+	Discontinuity bool
+	DeltaSeconds  float64
+	Values        [numRates]float64
+	Known         uint16 // bit i: Values[i] is known
+}
+
+type rateKey struct {
+	agent    netip.Addr
+	subAgent uint32
+	srcType  uint32
+	srcIndex uint32
+	format   sflow.DataFormat
+}
+
+type rateState struct {
+	uptimeMS uint32
+	vals     [numRates]uint64
+	known    uint16
+}
+
+// RateTracker remembers the last counters per agent, source and record
+// type. It is not safe for concurrent use: each worker owns one (datagrams
+// of one agent go to one worker).
+type RateTracker struct {
+	// MaxEntries bounds memory; when exceeded the tracker starts over
+	// (the next records of every source have no rates). 0 means 1<<20.
+	MaxEntries int
+	m          map[rateKey]rateState
+}
+
+func (t *RateTracker) update(k rateKey, uptimeMS uint32, restarted bool, vals *[numRates]uint64, known uint16) Rates {
+	if t.m == nil {
+		t.m = make(map[rateKey]rateState)
+	}
+	limit := t.MaxEntries
+	if limit <= 0 {
+		limit = 1 << 20
+	}
+	prev, ok := t.m[k]
+	if !ok && len(t.m) >= limit {
+		clear(t.m)
+	}
+	t.m[k] = rateState{uptimeMS: uptimeMS, vals: *vals, known: known}
+	if !ok {
+		if restarted {
+			return Rates{Discontinuity: true}
+		}
+		return Rates{}
+	}
+	dms := int64(uptimeMS) - int64(prev.uptimeMS)
+	if restarted || dms <= 0 {
+		return Rates{Discontinuity: true}
+	}
+	r := Rates{Valid: true, DeltaSeconds: float64(dms) / 1000}
+	both := known & prev.known
+	for i := 0; i < numRates; i++ {
+		if both&(1<<i) == 0 {
+			continue
+		}
+		if vals[i] < prev.vals[i] {
+			return Rates{Discontinuity: true}
+		}
+		r.Values[i] = float64(vals[i]-prev.vals[i]) / r.DeltaSeconds
+		r.Known |= 1 << i
+	}
+	return r
+}
+
+// Forget drops everything remembered about an agent (after a restart).
+func (t *RateTracker) Forget(agent netip.Addr, subAgent uint32) {
+	for k := range t.m {
+		if k.agent == agent && k.subAgent == subAgent {
+			delete(t.m, k)
+		}
+	}
+}
+
+func sum32(vs ...uint32) (uint64, bool) {
+	var s uint64
+	for _, v := range vs {
+		if v == sflow.Unknown32 {
+			return 0, false
+		}
+		s += uint64(v)
+	}
+	return s, true
+}
+
+// Generic computes the rates of a generic interface record.
+func (t *RateTracker) Generic(dg *sflow.Datagram, c *sflow.CounterSample, restarted bool) Rates {
+	g := &c.Generic
+	var vals [numRates]uint64
+	var known uint16
+	set := func(i int, v uint64, ok bool) {
+		if ok {
+			vals[i] = v
+			known |= 1 << i
+		}
+	}
+	set(rInBPS, g.InOctets*8, g.InOctets != sflow.Unknown64)
+	set(rOutBPS, g.OutOctets*8, g.OutOctets != sflow.Unknown64)
+	v, ok := sum32(g.InUcastPkts, g.InMulticastPkts, g.InBroadcastPkts)
+	set(rInPPS, v, ok)
+	v, ok = sum32(g.OutUcastPkts, g.OutMulticastPkts, g.OutBroadcastPkts)
+	set(rOutPPS, v, ok)
+	set(rInErrorsPS, uint64(g.InErrors), g.InErrors != sflow.Unknown32)
+	set(rOutErrorsPS, uint64(g.OutErrors), g.OutErrors != sflow.Unknown32)
+	set(rInDiscardsPS, uint64(g.InDiscards), g.InDiscards != sflow.Unknown32)
+	set(rOutDiscardsPS, uint64(g.OutDiscards), g.OutDiscards != sflow.Unknown32)
+	k := rateKey{dg.AgentAddr, dg.SubAgentID, c.SourceIDType, c.SourceIDIndex, sflow.CounterGenericInterface}
+	return t.update(k, dg.UptimeMS, restarted, &vals, known)
+}
+
+// VLAN computes the rates of a VLAN record (bits and packets per second).
+func (t *RateTracker) VLAN(dg *sflow.Datagram, c *sflow.CounterSample, restarted bool) Rates {
+	v := &c.VLAN
+	var vals [numRates]uint64
+	var known uint16
+	if v.Octets != sflow.Unknown64 {
+		vals[0], known = v.Octets*8, known|1
+	}
+	if p, ok := sum32(v.UcastPkts, v.MulticastPkts, v.BroadcastPkts); ok {
+		vals[1], known = p, known|2
+	}
+	k := rateKey{dg.AgentAddr, dg.SubAgentID, c.SourceIDType, v.VLANID, sflow.CounterVLAN}
+	return t.update(k, dg.UptimeMS, restarted, &vals, known)
+}
+
+// CounterRecords lists the counter records of c that get a document, in a
+// fixed order, as data formats.
+func CounterRecords(c *sflow.CounterSample, dst []sflow.DataFormat) []sflow.DataFormat {
+	if c.Has(sflow.HasGenericInterface) {
+		dst = append(dst, sflow.CounterGenericInterface)
+	}
+	if c.Has(sflow.HasEthernetInterface) {
+		dst = append(dst, sflow.CounterEthernetInterface)
+	}
+	if c.Has(sflow.HasVLAN) {
+		dst = append(dst, sflow.CounterVLAN)
+	}
+	if c.Has(sflow.HasProcessor) {
+		dst = append(dst, sflow.CounterProcessor)
+	}
+	return dst
+}
+
+func appendRates(b []byte, names []string, r *Rates) []byte {
+	for i, n := range names {
+		b = append(b, ',', '"')
+		b = append(b, n...)
+		b = append(b, '"', ':')
+		if r.Known&(1<<i) != 0 {
+			b = appendFloat(b, r.Values[i])
+		} else {
+			b = append(b, "null"...)
+		}
+	}
+	return b
+}
+
+func field32(b []byte, name string, v uint32) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return appendCounter32(b, v)
+}
+
+func field64(b []byte, name string, v uint64) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return appendCounter64(b, v)
+}
+
+// AppendCounterBody appends the common part of the document for record
+// format rec of counter sample c (an element of dg.Counters). rates may be
+// nil for records without rates. Finish the document with AppendCounterTail.
+func AppendCounterBody(b []byte, dg *sflow.Datagram, c *sflow.CounterSample, rec sflow.DataFormat, rates *Rates, m *Meta) []byte {
+	b = appendEvent(b, "metric", "", DatasetCounters, m)
+	var ifIndex sflow.Interface
+	if rec == sflow.CounterGenericInterface && c.Generic.IfIndex != 0 {
+		ifIndex = sflow.Interface{Value: c.Generic.IfIndex}
+	}
+	b = appendObserver(b, dg, ifIndex, sflow.Interface{}, 0, 0)
+	b = append(b, `,"sflow":{"agent":{"sub_id":`...)
+	b = appendUint(b, uint64(dg.SubAgentID))
+	b = append(b, `,"uptime_ms":`...)
+	b = appendUint(b, uint64(dg.UptimeMS))
+	b = append(b, `},"datagram":{"sequence":`...)
+	b = appendUint(b, uint64(dg.Sequence))
+	b = append(b, `},"sample":{"type":"`...)
+	if c.Expanded {
+		b = append(b, "expanded_counter"...)
+	} else {
+		b = append(b, "counter"...)
+	}
+	b = append(b, `","sequence":`...)
+	b = appendUint(b, uint64(c.Sequence))
+	b = append(b, `,"source_id_type":`...)
+	b = appendUint(b, uint64(c.SourceIDType))
+	b = append(b, `,"source_id_index":`...)
+	b = appendUint(b, uint64(c.SourceIDIndex))
+	b = append(b, `},"record":`...)
+	b = appendFormat(b, rec)
+	b = append(b, `,"counters":{`...)
+	switch rec {
+	case sflow.CounterGenericInterface:
+		g := &c.Generic
+		b = append(b, `"if":{"index":`...)
+		b = appendUint(b, uint64(g.IfIndex))
+		b = append(b, `,"type":`...)
+		b = appendUint(b, uint64(g.IfType))
+		b = append(b, `,"speed":`...)
+		b = appendUint(b, g.IfSpeed)
+		b = append(b, `,"direction":`...)
+		b = appendUint(b, uint64(g.IfDirection))
+		b = append(b, `,"admin_up":`...)
+		b = appendBool(b, g.IfStatus&1 != 0)
+		b = append(b, `,"oper_up":`...)
+		b = appendBool(b, g.IfStatus&2 != 0)
+		b = field64(b, "in_octets", g.InOctets)
+		b = field32(b, "in_ucast_pkts", g.InUcastPkts)
+		b = field32(b, "in_mcast_pkts", g.InMulticastPkts)
+		b = field32(b, "in_bcast_pkts", g.InBroadcastPkts)
+		b = field32(b, "in_discards", g.InDiscards)
+		b = field32(b, "in_errors", g.InErrors)
+		b = field32(b, "in_unknown_protos", g.InUnknownProtos)
+		b = field64(b, "out_octets", g.OutOctets)
+		b = field32(b, "out_ucast_pkts", g.OutUcastPkts)
+		b = field32(b, "out_mcast_pkts", g.OutMulticastPkts)
+		b = field32(b, "out_bcast_pkts", g.OutBroadcastPkts)
+		b = field32(b, "out_discards", g.OutDiscards)
+		b = field32(b, "out_errors", g.OutErrors)
+		b = append(b, `,"promiscuous":`...)
+		switch g.PromiscuousMode {
+		case 1:
+			b = append(b, "true"...)
+		case 2:
+			b = append(b, "false"...)
+		default:
+			b = append(b, "null"...)
+		}
+		if rates != nil && rates.Valid {
+			b = appendRates(b, genericRateNames[:], rates)
+		}
+		b = append(b, '}')
+	case sflow.CounterEthernetInterface:
+		e := &c.Ethernet
+		b = append(b, `"ethernet":{"source_id_index":`...)
+		b = appendUint(b, uint64(c.SourceIDIndex))
+		b = field32(b, "alignment_errors", e.AlignmentErrors)
+		b = field32(b, "fcs_errors", e.FCSErrors)
+		b = field32(b, "single_collision_frames", e.SingleCollisionFrames)
+		b = field32(b, "multiple_collision_frames", e.MultipleCollisionFrames)
+		b = field32(b, "sqe_test_errors", e.SQETestErrors)
+		b = field32(b, "deferred_transmissions", e.DeferredTransmissions)
+		b = field32(b, "late_collisions", e.LateCollisions)
+		b = field32(b, "excessive_collisions", e.ExcessiveCollisions)
+		b = field32(b, "internal_mac_transmit_errors", e.InternalMacTransmitErrors)
+		b = field32(b, "carrier_sense_errors", e.CarrierSenseErrors)
+		b = field32(b, "frame_too_longs", e.FrameTooLongs)
+		b = field32(b, "internal_mac_receive_errors", e.InternalMacReceiveErrors)
+		b = field32(b, "symbol_errors", e.SymbolErrors)
+		b = append(b, '}')
+	case sflow.CounterVLAN:
+		v := &c.VLAN
+		b = append(b, `"vlan":{"id":`...)
+		b = appendUint(b, uint64(v.VLANID))
+		b = field64(b, "octets", v.Octets)
+		b = field32(b, "ucast_pkts", v.UcastPkts)
+		b = field32(b, "mcast_pkts", v.MulticastPkts)
+		b = field32(b, "bcast_pkts", v.BroadcastPkts)
+		b = field32(b, "discards", v.Discards)
+		if rates != nil && rates.Valid {
+			b = appendRates(b, vlanRateNames[:], rates)
+		}
+		b = append(b, '}')
+	case sflow.CounterProcessor:
+		p := &c.Processor
+		b = append(b, `"processor":{"cpu_5s_pct":`...)
+		b = appendPct(b, p.CPU5s)
+		b = append(b, `,"cpu_1m_pct":`...)
+		b = appendPct(b, p.CPU1m)
+		b = append(b, `,"cpu_5m_pct":`...)
+		b = appendPct(b, p.CPU5m)
+		b = field64(b, "total_memory_bytes", p.TotalMemory)
+		b = field64(b, "free_memory_bytes", p.FreeMemory)
+		b = append(b, '}')
+	}
+	if rates != nil {
+		if rates.Valid {
+			b = append(b, `,"delta_seconds":`...)
+			b = appendFloat(b, rates.DeltaSeconds)
+		}
+		b = append(b, `,"discontinuity":`...)
+		b = appendBool(b, rates.Discontinuity)
+	}
+	return append(b, "}}"...)
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, "true"...)
+	}
+	return append(b, "false"...)
+}
+
+// appendPct appends a percentage_100 value as a percentage, null if unknown.
+func appendPct(b []byte, v uint32) []byte {
+	if v == sflow.Unknown32 {
+		return append(b, "null"...)
+	}
+	return appendFloat(b, float64(v)/100)
+}

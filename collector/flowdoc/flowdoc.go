@@ -1,0 +1,564 @@
+// Package flowdoc turns decoded sFlow samples into ECS-aligned JSON
+// documents: one per flow sample (event.dataset "sflow.flow") and one per
+// counter record (event.dataset "sflow.counters"). Estimates are scaled by the
+// sampling rate (network.packets = sampling_rate, network.bytes =
+// frame_length × sampling_rate); the raw sFlow values are kept under sflow.*.
+//
+// Documents are written with hand-written appenders into caller-owned
+// buffers, so encoding allocates nothing once the buffers have grown.
+//
+// A document is built in two parts so that tenant copies are cheap: the body
+// (everything common to all copies, left open) and a tail that closes it and,
+// for a tenant copy, adds organization.id (and, for flows, network.direction).
+package flowdoc
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"net/netip"
+	"time"
+
+	"github.com/elk-project/elk/collector/sflow"
+)
+
+// ECSVersion is the ECS version the documents follow.
+const ECSVersion = "8.17.0"
+
+// Datasets.
+const (
+	DatasetFlow     = "sflow.flow"
+	DatasetCounters = "sflow.counters"
+)
+
+// Meta is the per-datagram context of a document.
+type Meta struct {
+	// Received is when the datagram arrived (@timestamp, event.created).
+	Received time.Time
+	// BootMS is the agent's boot time in Unix milliseconds, as estimated
+	// by the caller (see BootTime); it goes into document ids.
+	BootMS int64
+}
+
+// BootTime estimates the agent's boot time from the receive time and its
+// uptime, rounded to the second so it stays the same across datagrams
+// despite network delay.
+func BootTime(received time.Time, uptimeMS uint32) int64 {
+	ms := received.UnixMilli() - int64(uptimeMS)
+	return (ms + 500) / 1000 * 1000
+}
+
+// Estimates returns a flow sample's estimated packets and bytes and the
+// frame length they are based on: the raw header's frame length, else the
+// Ethernet record's length, else the IP record's length.
+func Estimates(f *sflow.FlowSample) (packets, bytes uint64, frameLength uint32) {
+	switch {
+	case f.Has(sflow.HasRawHeader):
+		frameLength = f.RawHeader.FrameLength
+	case f.Has(sflow.HasEthernet):
+		frameLength = f.Ethernet.Length
+	case f.Has(sflow.HasIPv4):
+		frameLength = f.IPv4.Length
+	case f.Has(sflow.HasIPv6):
+		frameLength = f.IPv6.Length
+	}
+	packets = uint64(f.SamplingRate)
+	return packets, uint64(frameLength) * packets, frameLength
+}
+
+// Endpoints are a flow's network endpoints, from the sampled header when it
+// could be parsed, else from an IPv4/IPv6 data record.
+type Endpoints struct {
+	Src, Dst         netip.Addr
+	SrcPort, DstPort uint16
+	Proto            uint8
+	HasPorts         bool
+	HasProto         bool
+	TOS, TTL         uint8
+	HasTTL           bool
+	TCPFlags         uint8
+	VLAN, InnerVLAN  uint16
+}
+
+// FlowEndpoints extracts f's endpoints.
+func FlowEndpoints(f *sflow.FlowSample) Endpoints {
+	var e Endpoints
+	h := &f.RawHeader
+	if f.Has(sflow.HasRawHeader) && h.Parsed&(sflow.LayerIPv4|sflow.LayerIPv6) != 0 {
+		e.Src, e.Dst = h.SrcIP, h.DstIP
+		e.Proto, e.HasProto = h.IPProto, true
+		e.TOS, e.TTL, e.HasTTL = h.TOS, h.TTL, true
+		if h.Parsed&(sflow.LayerTCP|sflow.LayerUDP) != 0 {
+			e.SrcPort, e.DstPort, e.HasPorts = h.SrcPort, h.DstPort, true
+		}
+		e.TCPFlags = h.TCPFlags
+	} else {
+		var d *sflow.IPData
+		if f.Has(sflow.HasIPv4) {
+			d = &f.IPv4
+		} else if f.Has(sflow.HasIPv6) {
+			d = &f.IPv6
+		}
+		if d != nil {
+			e.Src, e.Dst = d.SrcIP, d.DstIP
+			e.Proto, e.HasProto = uint8(d.Protocol), true
+			e.TOS = uint8(d.TOSOrPriority)
+			if d.Protocol == 6 || d.Protocol == 17 || d.Protocol == 132 {
+				e.SrcPort, e.DstPort, e.HasPorts = uint16(d.SrcPort), uint16(d.DstPort), true
+			}
+			e.TCPFlags = uint8(d.TCPFlags)
+		}
+	}
+	if f.Has(sflow.HasRawHeader) && h.VLANs > 0 {
+		e.VLAN = h.VLAN
+		if h.VLANs > 1 {
+			e.InnerVLAN = h.InnerVLAN
+		}
+	} else if f.Has(sflow.HasSwitch) && f.Switch.SrcVLAN != 0 {
+		e.VLAN = uint16(f.Switch.SrcVLAN)
+	}
+	return e
+}
+
+// IDKey is what a document's id is derived from.
+type IDKey struct {
+	Agent      netip.Addr
+	SubAgent   uint32
+	BootMS     int64
+	Sequence   uint32 // datagram sequence
+	Sample     uint32 // index of the sample in the datagram
+	Record     uint32 // index of the record in a counter sample; 0 for flows
+	Counter    bool   // counter document (else flow)
+	Tenant     string // "" for the operator's copy
+	SampleKind uint8  // distinguishes flow, counter and discard samples
+}
+
+// IDLen is the length of a document id.
+const IDLen = 22
+
+// AppendID appends the deterministic document id for k: 128 bits of a
+// SHA-256 over the key fields, base64url without padding (22 characters).
+func AppendID(dst []byte, k *IDKey) []byte {
+	var in [64 + 64]byte
+	a := k.Agent.As16()
+	copy(in[0:16], a[:])
+	binary.BigEndian.PutUint32(in[16:], k.SubAgent)
+	binary.BigEndian.PutUint64(in[20:], uint64(k.BootMS))
+	binary.BigEndian.PutUint32(in[28:], k.Sequence)
+	binary.BigEndian.PutUint32(in[32:], k.Sample)
+	binary.BigEndian.PutUint32(in[36:], k.Record)
+	if k.Counter {
+		in[40] = 1
+	}
+	in[41] = k.SampleKind
+	n := 42
+	if k.Tenant != "" {
+		in[n] = byte(min(len(k.Tenant), 64))
+		n++
+		n += copy(in[n:], k.Tenant)
+	}
+	sum := sha256.Sum256(in[:n])
+	l := len(dst)
+	dst = append(dst, make([]byte, IDLen)...)
+	base64.RawURLEncoding.Encode(dst[l:], sum[:16])
+	return dst
+}
+
+// transports maps IANA protocol numbers to ECS network.transport names.
+func transport(p uint8) string {
+	switch p {
+	case 1:
+		return "icmp"
+	case 2:
+		return "igmp"
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	case 41:
+		return "ipv6"
+	case 47:
+		return "gre"
+	case 50:
+		return "esp"
+	case 51:
+		return "ah"
+	case 58:
+		return "ipv6-icmp"
+	case 89:
+		return "ospf"
+	case 132:
+		return "sctp"
+	}
+	return ""
+}
+
+func sampleType(f *sflow.FlowSample) string {
+	if f.Expanded {
+		return "expanded_flow"
+	}
+	return "flow"
+}
+
+func appendEvent(b []byte, kind, typ, dataset string, m *Meta) []byte {
+	b = append(b, `{"@timestamp":`...)
+	b = appendTime(b, m.Received)
+	b = append(b, `,"event":{"kind":"`...)
+	b = append(b, kind...)
+	b = append(b, `","category":["network"],`...)
+	if typ != "" {
+		b = append(b, `"type":["`...)
+		b = append(b, typ...)
+		b = append(b, `"],`...)
+	}
+	b = append(b, `"module":"sflow","dataset":"`...)
+	b = append(b, dataset...)
+	b = append(b, `","created":`...)
+	b = appendTime(b, m.Received)
+	b = append(b, `},"ecs":{"version":"`+ECSVersion+`"}`...)
+	return b
+}
+
+func appendObserver(b []byte, dg *sflow.Datagram, in, out sflow.Interface, inVLAN, outVLAN uint32) []byte {
+	b = append(b, `,"observer":{"type":"sflow"`...)
+	if dg.AgentAddr.IsValid() {
+		b = append(b, `,"ip":`...)
+		b = appendIP(b, dg.AgentAddr)
+	}
+	if idx, ok := in.IfIndex(); (ok && idx != 0) || inVLAN != 0 {
+		b = append(b, `,"ingress":{`...)
+		sep := false
+		if ok && idx != 0 {
+			b = append(b, `"interface":{"id":`...)
+			b = appendQuotedUint(b, uint64(idx))
+			b = append(b, '}')
+			sep = true
+		}
+		if inVLAN != 0 {
+			if sep {
+				b = append(b, ',')
+			}
+			b = append(b, `"vlan":{"id":`...)
+			b = appendQuotedUint(b, uint64(inVLAN))
+			b = append(b, '}')
+		}
+		b = append(b, '}')
+	}
+	if idx, ok := out.IfIndex(); (ok && idx != 0) || outVLAN != 0 {
+		b = append(b, `,"egress":{`...)
+		sep := false
+		if ok && idx != 0 {
+			b = append(b, `"interface":{"id":`...)
+			b = appendQuotedUint(b, uint64(idx))
+			b = append(b, '}')
+			sep = true
+		}
+		if outVLAN != 0 {
+			if sep {
+				b = append(b, ',')
+			}
+			b = append(b, `"vlan":{"id":`...)
+			b = appendQuotedUint(b, uint64(outVLAN))
+			b = append(b, '}')
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+func appendEndpoint(b []byte, name string, ip netip.Addr, port uint16, hasPort bool, mac sflow.MAC, hasMAC bool, as uint32) []byte {
+	if !ip.IsValid() && !hasMAC && as == 0 {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, `":{`...)
+	sep := false
+	comma := func() {
+		if sep {
+			b = append(b, ',')
+		}
+		sep = true
+	}
+	if ip.IsValid() {
+		comma()
+		b = append(b, `"ip":`...)
+		b = appendIP(b, ip)
+	}
+	if hasPort {
+		comma()
+		b = append(b, `"port":`...)
+		b = appendUint(b, uint64(port))
+	}
+	if hasMAC {
+		comma()
+		b = append(b, `"mac":`...)
+		b = appendMAC(b, mac)
+	}
+	if as != 0 {
+		comma()
+		b = append(b, `"as":{"number":`...)
+		b = appendUint(b, uint64(as))
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+// AppendFlowBody appends the common part of flow sample f's document (f is
+// an element of dg.Flows). The body is left open inside the "network"
+// object: finish it with AppendFlowTail.
+func AppendFlowBody(b []byte, dg *sflow.Datagram, f *sflow.FlowSample, m *Meta) []byte {
+	packets, bytes, frameLength := Estimates(f)
+	e := FlowEndpoints(f)
+	var inVLAN, outVLAN uint32
+	if f.Has(sflow.HasSwitch) {
+		inVLAN, outVLAN = f.Switch.SrcVLAN, f.Switch.DstVLAN
+	}
+	b = appendEvent(b, "event", "connection", DatasetFlow, m)
+	b = appendObserver(b, dg, f.Input, f.Output, inVLAN, outVLAN)
+
+	var srcMAC, dstMAC sflow.MAC
+	hasMAC := false
+	if f.Has(sflow.HasRawHeader) && f.RawHeader.Parsed&sflow.LayerEthernet != 0 {
+		srcMAC, dstMAC, hasMAC = f.RawHeader.SrcMAC, f.RawHeader.DstMAC, true
+	} else if f.Has(sflow.HasEthernet) {
+		srcMAC, dstMAC, hasMAC = f.Ethernet.SrcMAC, f.Ethernet.DstMAC, true
+	}
+	var srcAS, dstAS uint32
+	g := &f.Gateway
+	if f.Has(sflow.HasGateway) {
+		srcAS = g.SrcAS
+		if n := len(g.ASPath); n > 0 {
+			if asns := g.ASPath[n-1].ASNs; len(asns) > 0 {
+				dstAS = asns[len(asns)-1]
+			}
+		}
+	}
+	b = appendEndpoint(b, "source", e.Src, e.SrcPort, e.HasPorts, srcMAC, hasMAC, srcAS)
+	b = appendEndpoint(b, "destination", e.Dst, e.DstPort, e.HasPorts, dstMAC, hasMAC, dstAS)
+	if e.Src.IsValid() || e.Dst.IsValid() {
+		b = append(b, `,"related":{"ip":[`...)
+		if e.Src.IsValid() {
+			b = appendIP(b, e.Src)
+		}
+		if e.Dst.IsValid() && e.Dst != e.Src {
+			if e.Src.IsValid() {
+				b = append(b, ',')
+			}
+			b = appendIP(b, e.Dst)
+		}
+		b = append(b, "]}"...)
+	}
+
+	// sflow.*: the raw values.
+	b = append(b, `,"sflow":{"agent":{"sub_id":`...)
+	b = appendUint(b, uint64(dg.SubAgentID))
+	b = append(b, `,"uptime_ms":`...)
+	b = appendUint(b, uint64(dg.UptimeMS))
+	b = append(b, `},"datagram":{"sequence":`...)
+	b = appendUint(b, uint64(dg.Sequence))
+	b = append(b, `},"sample":{"type":"`...)
+	b = append(b, sampleType(f)...)
+	b = append(b, `","sequence":`...)
+	b = appendUint(b, uint64(f.Sequence))
+	b = append(b, `,"source_id_type":`...)
+	b = appendUint(b, uint64(f.SourceIDType))
+	b = append(b, `,"source_id_index":`...)
+	b = appendUint(b, uint64(f.SourceIDIndex))
+	b = append(b, `},"sampling_rate":`...)
+	b = appendUint(b, uint64(f.SamplingRate))
+	b = append(b, `,"sample_pool":`...)
+	b = appendUint(b, uint64(f.SamplePool))
+	b = append(b, `,"drops":`...)
+	b = appendUint(b, uint64(f.Drops))
+	b = append(b, `,"input":{"format":`...)
+	b = appendUint(b, uint64(f.Input.Format))
+	b = append(b, `,"value":`...)
+	b = appendUint(b, uint64(f.Input.Value))
+	b = append(b, `},"output":{"format":`...)
+	b = appendUint(b, uint64(f.Output.Format))
+	if r, ok := f.Output.Discarded(); ok {
+		b = append(b, `,"discard_reason":`...)
+		b = appendUint(b, uint64(r))
+	} else if n, ok := f.Output.Multiple(); ok {
+		b = append(b, `,"count":`...)
+		b = appendUint(b, uint64(n))
+	} else {
+		b = append(b, `,"value":`...)
+		b = appendUint(b, uint64(f.Output.Value))
+	}
+	b = append(b, '}')
+	b = append(b, `,"frame_length":`...)
+	b = appendUint(b, uint64(frameLength))
+	if f.Has(sflow.HasRawHeader) {
+		h := &f.RawHeader
+		b = append(b, `,"header":{"protocol":`...)
+		b = appendUint(b, uint64(h.Protocol))
+		b = append(b, `,"frame_length":`...)
+		b = appendUint(b, uint64(h.FrameLength))
+		b = append(b, `,"stripped":`...)
+		b = appendUint(b, uint64(h.Stripped))
+		b = append(b, `,"size":`...)
+		b = appendUint(b, uint64(h.HeaderSize))
+		if h.MPLSLabels > 0 {
+			b = append(b, `,"mpls":{"labels":`...)
+			b = appendUint(b, uint64(h.MPLSLabels))
+			b = append(b, `,"top_label":`...)
+			b = appendUint(b, uint64(h.MPLSTopLabel))
+			b = append(b, '}')
+		}
+		b = append(b, '}')
+	}
+	if e.HasProto {
+		b = append(b, `,"ip":{"tos":`...)
+		b = appendUint(b, uint64(e.TOS))
+		b = append(b, `,"dscp":`...)
+		b = appendUint(b, uint64(e.TOS>>2))
+		b = append(b, `,"ecn":`...)
+		b = appendUint(b, uint64(e.TOS&3))
+		if e.HasTTL {
+			b = append(b, `,"ttl":`...)
+			b = appendUint(b, uint64(e.TTL))
+		}
+		b = append(b, '}')
+		if e.Proto == 6 {
+			b = append(b, `,"tcp_flags":`...)
+			b = appendUint(b, uint64(e.TCPFlags))
+		}
+	}
+	if f.Has(sflow.HasRouter) {
+		r := &f.Router
+		b = append(b, `,"router":{`...)
+		if r.NextHop.IsValid() {
+			b = append(b, `"next_hop":`...)
+			b = appendIP(b, r.NextHop)
+			b = append(b, ',')
+		}
+		b = append(b, `"src_mask":`...)
+		b = appendUint(b, uint64(r.SrcMaskLen))
+		b = append(b, `,"dst_mask":`...)
+		b = appendUint(b, uint64(r.DstMaskLen))
+		b = append(b, '}')
+	}
+	if f.Has(sflow.HasGateway) {
+		b = append(b, `,"gateway":{`...)
+		if g.NextHop.IsValid() {
+			b = append(b, `"next_hop":`...)
+			b = appendIP(b, g.NextHop)
+			b = append(b, ',')
+		}
+		b = append(b, `"as":`...)
+		b = appendUint(b, uint64(g.AS))
+		b = append(b, `,"src_as":`...)
+		b = appendUint(b, uint64(g.SrcAS))
+		b = append(b, `,"src_peer_as":`...)
+		b = appendUint(b, uint64(g.SrcPeerAS))
+		b = append(b, `,"as_path":[`...)
+		first := true
+		for _, seg := range g.ASPath {
+			for _, asn := range seg.ASNs {
+				if !first {
+					b = append(b, ',')
+				}
+				first = false
+				b = appendUint(b, uint64(asn))
+			}
+		}
+		b = append(b, `],"communities":[`...)
+		for i, c := range g.Communities {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '"')
+			b = appendUint(b, uint64(c>>16))
+			b = append(b, ':')
+			b = appendUint(b, uint64(c&0xffff))
+			b = append(b, '"')
+		}
+		b = append(b, `],"local_pref":`...)
+		b = appendUint(b, uint64(g.LocalPref))
+		b = append(b, '}')
+	}
+	b = append(b, `,"records":[`...)
+	for i, r := range f.Records {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendFormat(b, r)
+	}
+	b = append(b, "]}"...)
+
+	// network.*, left open for the tail.
+	b = append(b, `,"network":{"packets":`...)
+	b = appendUint(b, packets)
+	b = append(b, `,"bytes":`...)
+	b = appendUint(b, bytes)
+	if e.Src.IsValid() {
+		if e.Src.Unmap().Is4() {
+			b = append(b, `,"type":"ipv4"`...)
+		} else {
+			b = append(b, `,"type":"ipv6"`...)
+		}
+	}
+	if e.HasProto {
+		if t := transport(e.Proto); t != "" {
+			b = append(b, `,"transport":"`...)
+			b = append(b, t...)
+			b = append(b, '"')
+		}
+		b = append(b, `,"iana_number":`...)
+		b = appendQuotedUint(b, uint64(e.Proto))
+		if id, ok := appendCommunityID(nil, &e); ok {
+			b = append(b, `,"community_id":"`...)
+			b = append(b, id[:]...)
+			b = append(b, '"')
+		}
+	}
+	if e.VLAN != 0 {
+		b = append(b, `,"vlan":{"id":`...)
+		b = appendQuotedUint(b, uint64(e.VLAN))
+		b = append(b, '}')
+		if e.InnerVLAN != 0 {
+			b = append(b, `,"inner":{"vlan":{"id":`...)
+			b = appendQuotedUint(b, uint64(e.InnerVLAN))
+			b = append(b, "}}"...)
+		}
+	}
+	return b
+}
+
+// Directions of a flow relative to a tenant's networks (network.direction).
+const (
+	DirectionNone     = ""
+	DirectionInbound  = "inbound"
+	DirectionOutbound = "outbound"
+	DirectionInternal = "internal"
+)
+
+// AppendFlowTail closes a flow body. For a tenant copy it adds
+// network.direction (when known) and organization.id.
+func AppendFlowTail(b []byte, tenant, direction string) []byte {
+	if direction != "" {
+		b = append(b, `,"direction":"`...)
+		b = append(b, direction...)
+		b = append(b, '"')
+	}
+	b = append(b, '}')
+	if tenant != "" {
+		b = append(b, `,"organization":{"id":`...)
+		b = appendString(b, tenant)
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+// AppendCounterTail closes a counter body, adding organization.id for a
+// tenant copy.
+func AppendCounterTail(b []byte, tenant string) []byte {
+	if tenant != "" {
+		b = append(b, `,"organization":{"id":`...)
+		b = appendString(b, tenant)
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
