@@ -94,7 +94,7 @@ for every tenant it matches, as in the collector).`,
 	f.DurationVar(&cfg.CounterInterval, "counter-interval", cfg.CounterInterval, "counter polling interval per interface (first poll within the first second)")
 	f.BoolVar(&cfg.Expanded, "expanded", cfg.Expanded, "use the expanded sample formats (0:3, 0:4) on every other interface")
 	f.StringVar(&mix, "mix", mix, "relative weights of the transport protocols, e.g. tcp=70,udp=25,icmp=5")
-	f.Float64Var(&cfg.Mix.IPv6, "ipv6", cfg.Mix.IPv6, "fraction of flows over IPv6 when neither end is in an IPv4 local/tenant range")
+	f.Float64Var(&cfg.Mix.IPv6, "ipv6", cfg.Mix.IPv6, "fraction of IPv6 flows among those without a local end (the others follow their local end's family)")
 	f.Float64Var(&cfg.Mix.VLAN, "vlan", cfg.Mix.VLAN, "fraction of frames with an 802.1Q tag (tenants' VLANs when they have some)")
 	f.Float64Var(&cfg.Mix.QinQ, "qinq", cfg.Mix.QinQ, "fraction of tagged frames that also carry an outer 802.1ad tag")
 	f.Float64Var(&cfg.Mix.Local, "local", cfg.Mix.Local, "fraction of flows with one end in the local/tenant networks")
