@@ -470,3 +470,22 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("default config: %v", err)
 	}
 }
+
+func BenchmarkGenerate(b *testing.B) {
+	cfg := testConfig()
+	cfg.Duration = time.Hour
+	a, err := New(cfg, Deps{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := newGenerator(&a.cfg, a.prof, a.tenants)
+	b.ReportAllocs()
+	b.ResetTimer()
+	samples := g.emitted
+	for i := 0; i < b.N; i++ {
+		if _, ok := g.next(); !ok {
+			b.Fatal("run ended")
+		}
+	}
+	b.ReportMetric(float64(g.emitted-samples)/b.Elapsed().Seconds(), "samples/s")
+}
