@@ -308,6 +308,10 @@ func (w *walker) check(n *yaml.Node, i int, p *Policy) Check {
 	}
 	if v := f["strategy"]; v != nil {
 		ch.Strategy = w.strategy(v, what+".strategy")
+		if ch.Metric != "" && !hasInput(v) && ch.Strategy.Kind != Threshold {
+			// A built-in metric is summed over the instances.
+			ch.Strategy.Input = Total
+		}
 	} else {
 		w.errf(n, "%s: strategy is required", what)
 	}
@@ -467,3 +471,22 @@ func (w *walker) controls(n *yaml.Node, p *Policy) {
 }
 
 func ceil(f float64) float64 { return math.Ceil(f - 1e-9) }
+
+// hasInput reports whether a strategy node sets input explicitly.
+func hasInput(n *yaml.Node) bool {
+	if n.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 1; i < len(n.Content); i += 2 {
+		sn := n.Content[i]
+		if sn.Kind != yaml.MappingNode {
+			continue
+		}
+		for j := 0; j < len(sn.Content); j += 2 {
+			if sn.Content[j].Value == "input" {
+				return true
+			}
+		}
+	}
+	return false
+}

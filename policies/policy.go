@@ -61,7 +61,9 @@ const (
 )
 
 // Input says whether a metric value is per instance (an average) or the total
-// over all instances.
+// over all instances. The default is average for PromQL queries (as in
+// nomad-autoscaler: desired = ceil(current × value / target)) and total for
+// built-in metrics, which are always summed over the instances.
 type Input string
 
 // Inputs.

@@ -372,7 +372,7 @@ func TestBoundsStrategy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := strings.Replace(policy("  stabilization: {up: 0s, down: 0s}\n"),
 				"{target-value: {target: 100, input: total}}",
-				"{bounds: {lower: "+tc.lower+", upper: "+tc.upper+"}}", 1)
+				"{bounds: {lower: "+tc.lower+", upper: "+tc.upper+", input: average}}", 1)
 			r := newRig(t, p, tc.count)
 			r.src.set("ingest", tc.avg)
 			d := r.step(10 * time.Second)
