@@ -122,7 +122,7 @@ func TestScraper(t *testing.T) {
 type registry struct{ svcs []discovery.Service }
 
 func (r registry) Register(context.Context, discovery.Service) error { return nil }
-func (r registry) Deregister(context.Context, string) error        { return nil }
+func (r registry) Deregister(context.Context, string) error          { return nil }
 func (r registry) Resolve(ctx context.Context, name string) ([]discovery.Service, error) {
 	if name != "demo-collectors" {
 		return nil, nil
