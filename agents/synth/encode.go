@@ -82,7 +82,7 @@ func (e *encoder) encode(src *source, uptime uint32) []byte {
 		fs := &src.flows[i]
 		ds := fs.ds
 		start := len(e.headers)
-		e.headers, _ = fs.flow.appendHeader(e.headers)
+		e.headers = fs.flow.appendHeader(e.headers)
 		out := sflow.FlowSample{
 			Expanded:      ds.expanded,
 			Sequence:      fs.seq,

@@ -3,6 +3,8 @@ package synth
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/elk-project/elk/collector/sflow"
 )
 
 // IP protocol numbers used by the traffic mix.
@@ -13,13 +15,8 @@ const (
 	protoICMPv6 = 58
 )
 
-// EtherTypes.
-const (
-	etherTypeIPv4 = 0x0800
-	etherTypeIPv6 = 0x86DD
-	etherTypeVLAN = 0x8100
-	etherTypeQinQ = 0x88A8
-)
+// etherTypeIPv4 is the EtherType of the pcap file's IPv4 headers.
+const etherTypeIPv4 = 0x0800
 
 const (
 	fcsLen        = 4
@@ -82,75 +79,48 @@ func transportHeaderLen(proto uint8) int {
 	return 0
 }
 
-// appendHeader appends the first bytes of the frame, as an agent's raw
-// packet header record carries them: the frame without its FCS, cut at
-// maxHeaderSize. It returns the extended slice and the number of bytes
-// appended.
-func (f *flow) appendHeader(dst []byte) ([]byte, int) {
-	start := len(dst)
-	full := f.frameLen() - fcsLen // bytes that reach the sampler
-	dst = append(dst, f.dstMAC[:]...)
-	dst = append(dst, f.srcMAC[:]...)
-	if f.outerVLAN != 0 {
-		dst = binary.BigEndian.AppendUint16(dst, etherTypeQinQ)
-		dst = binary.BigEndian.AppendUint16(dst, f.outerVLAN&0x0FFF)
+// rawHeader describes the packet to the sflow package's frame builder.
+func (f *flow) rawHeader() sflow.RawHeader {
+	h := sflow.RawHeader{
+		Protocol: sflow.HeaderEthernet,
+		SrcMAC:   f.srcMAC,
+		DstMAC:   f.dstMAC,
+		Network:  sflow.NetworkIPv4,
+		SrcIP:    f.src,
+		DstIP:    f.dst,
+		IPProto:  f.proto,
+		TOS:      f.tos,
+		TTL:      f.ttl,
+		IPLength: uint16(f.ipLen),
+		SrcPort:  f.srcPort,
+		DstPort:  f.dstPort,
+		TCPFlags: f.tcpFlags,
 	}
-	if f.vlan != 0 {
-		dst = binary.BigEndian.AppendUint16(dst, etherTypeVLAN)
-		dst = binary.BigEndian.AppendUint16(dst, f.vlan&0x0FFF)
+	if f.src.Is6() {
+		h.Network = sflow.NetworkIPv6
+		h.FlowLabel = uint32(f.srcPort)<<4 ^ uint32(f.dstPort)
 	}
-	transportLen := f.ipLen - f.ipHeaderLen()
-	if f.src.Is4() {
-		dst = binary.BigEndian.AppendUint16(dst, etherTypeIPv4)
-		ip := len(dst)
-		dst = append(dst, 0x45, f.tos)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(f.ipLen))
-		dst = binary.BigEndian.AppendUint16(dst, uint16(f.srcPort^f.dstPort)) // identification
-		dst = binary.BigEndian.AppendUint16(dst, 0x4000)                      // don't fragment
-		dst = append(dst, f.ttl, f.proto, 0, 0)
-		s, d := f.src.As4(), f.dst.As4()
-		dst = append(dst, s[:]...)
-		dst = append(dst, d[:]...)
-		binary.BigEndian.PutUint16(dst[ip+10:], ipv4Checksum(dst[ip:ip+20]))
-	} else {
-		dst = binary.BigEndian.AppendUint16(dst, etherTypeIPv6)
-		dst = binary.BigEndian.AppendUint32(dst, 6<<28|uint32(f.tos)<<20|uint32(f.srcPort)&0xFFFFF)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(transportLen))
-		dst = append(dst, f.proto, f.ttl)
-		s, d := f.src.As16(), f.dst.As16()
-		dst = append(dst, s[:]...)
-		dst = append(dst, d[:]...)
+	switch {
+	case f.outerVLAN != 0:
+		h.VLANs, h.VLAN, h.InnerVLAN = 2, f.outerVLAN, f.vlan
+	case f.vlan != 0:
+		h.VLANs, h.VLAN = 1, f.vlan
 	}
 	switch f.proto {
-	case protoTCP:
-		dst = binary.BigEndian.AppendUint16(dst, f.srcPort)
-		dst = binary.BigEndian.AppendUint16(dst, f.dstPort)
-		dst = binary.BigEndian.AppendUint32(dst, uint32(f.srcPort)<<16|uint32(f.ipLen)) // sequence
-		dst = binary.BigEndian.AppendUint32(dst, uint32(f.dstPort)<<16)                 // acknowledgment
-		dst = append(dst, 5<<4, f.tcpFlags)
-		dst = binary.BigEndian.AppendUint16(dst, 64240) // window
-		dst = append(dst, 0, 0, 0, 0)                   // checksum, urgent pointer
-	case protoUDP:
-		dst = binary.BigEndian.AppendUint16(dst, f.srcPort)
-		dst = binary.BigEndian.AppendUint16(dst, f.dstPort)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(transportLen))
-		dst = append(dst, 0, 0)
-	case protoICMP, protoICMPv6:
-		typ := byte(8) // echo request
-		if f.proto == protoICMPv6 {
-			typ = 128
-		}
-		dst = append(dst, typ, 0, 0, 0)
-		dst = binary.BigEndian.AppendUint16(dst, f.srcPort) // identifier
-		dst = binary.BigEndian.AppendUint16(dst, f.dstPort) // sequence
+	case protoICMP:
+		h.ICMPType = 8 // echo request
+	case protoICMPv6:
+		h.ICMPType = 128
 	}
-	// Payload (and Ethernet padding) up to the captured length.
-	want := min(full, maxHeaderSize)
-	for len(dst)-start < want {
-		dst = append(dst, 0)
-	}
-	dst = dst[:start+want]
-	return dst, want
+	return h
+}
+
+// appendHeader appends the first bytes of the frame, as an agent's raw
+// packet header record carries them: the frame without its FCS, cut at
+// maxHeaderSize.
+func (f *flow) appendHeader(dst []byte) []byte {
+	h := f.rawHeader()
+	return sflow.AppendFrame(dst, &h, min(f.frameLen()-fcsLen, maxHeaderSize))
 }
 
 // ipv4Checksum is the Internet checksum of an IPv4 header whose checksum
