@@ -244,6 +244,7 @@ func (m metricSet) families() []string {
 
 // docTotals are sums over the collector's documents.
 type docTotals struct {
+	// counters counts counter documents: one per counter record.
 	flows, counters uint64
 	packets, bytes  uint64
 	agents          map[string]*synth.Totals
@@ -274,21 +275,33 @@ func readDocs(t *testing.T, path string) docTotals {
 		line := 0
 		for sc.Scan() {
 			line++
-			var doc map[string]any
+			var doc struct {
+				Event struct {
+					Dataset string `json:"dataset"`
+				} `json:"event"`
+				Network struct {
+					Packets *uint64 `json:"packets"`
+					Bytes   *uint64 `json:"bytes"`
+				} `json:"network"`
+				Organization struct {
+					ID string `json:"id"`
+				} `json:"organization"`
+				Observer struct {
+					IP any `json:"ip"`
+				} `json:"observer"`
+			}
 			if err := json.Unmarshal(sc.Bytes(), &doc); err != nil {
 				f.Close()
-				t.Fatalf("%s:%d: not JSON: %v", p, line, err)
+				t.Fatalf("%s:%d: not a JSON document: %v", p, line, err)
 			}
-			dataset, _ := field(doc, "event.dataset").(string)
-			tenant, _ := field(doc, "organization.id").(string)
-			switch dataset {
+			tenant := doc.Organization.ID
+			switch doc.Event.Dataset {
 			case "sflow.flow":
-				pk, ok1 := number(field(doc, "network.packets"))
-				by, ok2 := number(field(doc, "network.bytes"))
-				if !ok1 || !ok2 {
+				if doc.Network.Packets == nil || doc.Network.Bytes == nil {
 					f.Close()
 					t.Fatalf("%s:%d: flow document without network.packets/bytes: %s", p, line, sc.Text())
 				}
+				pk, by := *doc.Network.Packets, *doc.Network.Bytes
 				if tenant != "" {
 					add(d.tenants, tenant, pk, by)
 					continue
@@ -296,15 +309,14 @@ func readDocs(t *testing.T, path string) docTotals {
 				d.flows++
 				d.packets += pk
 				d.bytes += by
-				agent, _ := field(doc, "observer.ip").(string)
-				add(d.agents, agent, pk, by)
+				add(d.agents, firstString(doc.Observer.IP), pk, by)
 			case "sflow.counters":
 				if tenant == "" {
 					d.counters++
 				}
 			default:
 				f.Close()
-				t.Fatalf("%s:%d: unexpected event.dataset %q", p, line, dataset)
+				t.Fatalf("%s:%d: unexpected event.dataset %q", p, line, doc.Event.Dataset)
 			}
 		}
 		f.Close()
@@ -326,40 +338,19 @@ func add(m map[string]*synth.Totals, key string, packets, bytes uint64) {
 	tt.Bytes += bytes
 }
 
-// field looks up a dotted path in a document, accepting both nested
-// objects and flattened "a.b" keys.
-func field(doc map[string]any, path string) any {
-	if v, ok := doc[path]; ok {
-		return v
-	}
-	head, rest, ok := strings.Cut(path, ".")
-	if !ok {
-		return nil
-	}
-	// Try every split point: "a" then "b.c", "a.b" then "c".
-	for {
-		if sub, ok := doc[head].(map[string]any); ok {
-			if v := field(sub, rest); v != nil {
-				return v
-			}
-		}
-		next, more, ok := strings.Cut(rest, ".")
-		if !ok {
-			return nil
-		}
-		head, rest = head+"."+next, more
-	}
-}
-
-func number(v any) (uint64, bool) {
+// firstString returns v when it is a string, or the first element when it
+// is a list (ECS allows observer.ip to be either).
+func firstString(v any) string {
 	switch x := v.(type) {
-	case float64:
-		return uint64(x), x >= 0 && x == float64(uint64(x))
 	case string:
-		n, err := strconv.ParseUint(x, 10, 64)
-		return n, err == nil
+		return x
+	case []any:
+		if len(x) > 0 {
+			s, _ := x[0].(string)
+			return s
+		}
 	}
-	return 0, false
+	return ""
 }
 
 // waitFor polls cond until it holds or the timeout passes.
