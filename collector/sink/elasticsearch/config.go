@@ -69,7 +69,7 @@ type Config struct {
 // Deps are the sink's collaborators.
 type Deps struct {
 	Logger   *slog.Logger
-	Registry prometheus.Registerer
+	Registry *prometheus.Registry
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }

@@ -100,12 +100,16 @@ func New(cfg Config, deps Deps) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
+	m, err := newMetrics(deps.Registry, "elasticsearch")
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Sink{
+		m:         m,
 		cfg:       cfg,
 		log:       deps.Logger.With("sink", "elasticsearch"),
 		now:       deps.Now,
-		m:         newMetrics(deps.Registry, "elasticsearch"),
 		client:    client,
 		slots:     make(chan struct{}, cfg.MaxInFlight),
 		retryQ:    make(chan *item, cfg.MaxInFlight),
@@ -258,10 +262,7 @@ func (s *Sink) release() {
 }
 
 func (s *Sink) count(tenant, outcome string) {
-	if tenant == "" {
-		tenant = "default"
-	}
-	s.m.docs.WithLabelValues("elasticsearch", tenant, outcome).Inc()
+	s.m.docs.Counter(tenant, outcome).Inc()
 }
 
 // add hands one item to the bulk indexer.

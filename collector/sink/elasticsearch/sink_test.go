@@ -128,9 +128,6 @@ func TestIndexesOnceAndCountsDuplicates(t *testing.T) {
 				t.Error("index template was not installed")
 			}
 			lbl := tc.tenant
-			if lbl == "" {
-				lbl = "default"
-			}
 			if got := docsMetric(reg, lbl, OutcomeIndexed); got != 250 {
 				t.Errorf("indexed metric = %v, want 250", got)
 			}
@@ -155,7 +152,7 @@ func TestRetriesRejectedItems(t *testing.T) {
 	if got := gaugeValue(s.m.retries); got < 100 {
 		t.Errorf("retries = %v, want >= 100", got)
 	}
-	if got := docsMetric(reg, "default", OutcomeFailed); got != 0 {
+	if got := docsMetric(reg, "", OutcomeFailed); got != 0 {
 		t.Errorf("failed = %v, want 0", got)
 	}
 }
@@ -210,7 +207,7 @@ func TestSpoolWhileDownThenDrainInOrder(t *testing.T) {
 	if got := gaugeValue(s.m.spoolBytes); got <= 0 {
 		t.Errorf("spool bytes = %v while down, want > 0", got)
 	}
-	if got := docsMetric(reg, "default", OutcomeSpooled); got < 100 {
+	if got := docsMetric(reg, "", OutcomeSpooled); got < 100 {
 		t.Errorf("spooled = %v, want >= 100", got)
 	}
 	entries, _ := os.ReadDir(dir)
@@ -393,8 +390,11 @@ func TestIndexName(t *testing.T) {
 
 func TestMetricNamesLint(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m := newMetrics(reg, "elasticsearch")
-	m.docs.WithLabelValues("elasticsearch", "default", OutcomeIndexed).Inc()
+	m, err := newMetrics(reg, "elasticsearch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.docs.Counter("", OutcomeIndexed).Inc()
 	m.bulkDuration.Observe(0.1)
 	m.bulkErrors.Inc()
 	mfs, err := reg.Gather()

@@ -1,0 +1,266 @@
+// Package ingest is the Kafka → Elasticsearch worker behind `elk ingest`: a
+// member of a consumer group that reads the documents the Kafka sink
+// published, hands them to a sink (the Elasticsearch sink) and commits the
+// consumed offsets only after the sink acknowledged every document of the
+// batch. A crash therefore replays at most the unacknowledged batch, and the
+// sink's deterministic ids turn the replay into counted duplicates, never
+// into double counts. Several workers with the same group share the
+// topic's partitions.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/elk-project/elk/collector/sink"
+	"github.com/elk-project/elk/collector/sink/kafka"
+)
+
+// Config configures an Ingest worker.
+type Config struct {
+	Brokers []string
+	Topic   string
+	Group   string
+	// MaxPollRecords bounds one batch (default 5000).
+	MaxPollRecords int
+	// LagInterval is how often consumer lag is measured (default 5s).
+	LagInterval time.Duration
+	// ShutdownTimeout bounds finishing the current batch after ctx ends
+	// (default 30s).
+	ShutdownTimeout time.Duration
+}
+
+// Deps are the worker's collaborators.
+type Deps struct {
+	// Sink receives the documents (the Elasticsearch sink). Run does not
+	// close it.
+	Sink     sink.Sink
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+}
+
+// Ingest is one consumer-group member.
+type Ingest struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+
+	consumed  *prometheus.CounterVec
+	bad       prometheus.Counter
+	commits   *prometheus.CounterVec
+	lag       *prometheus.GaugeVec
+	batchDocs prometheus.Observer
+}
+
+// New validates the config and registers the metrics.
+func New(cfg Config, deps Deps) (*Ingest, error) {
+	var errs []error
+	if len(cfg.Brokers) == 0 {
+		errs = append(errs, errors.New("no Kafka broker"))
+	}
+	if cfg.Topic == "" {
+		errs = append(errs, errors.New("no topic"))
+	}
+	if cfg.Group == "" {
+		errs = append(errs, errors.New("no consumer group"))
+	}
+	if deps.Sink == nil {
+		errs = append(errs, errors.New("no output sink"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	if cfg.MaxPollRecords <= 0 {
+		cfg.MaxPollRecords = 5000
+	}
+	if cfg.LagInterval <= 0 {
+		cfg.LagInterval = 5 * time.Second
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	reg := deps.Registry
+	in := &Ingest{
+		cfg:  cfg,
+		deps: deps,
+		log:  deps.Logger.With("group", cfg.Group, "topic", cfg.Topic),
+		consumed: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "elk_sink_consumed_records_total",
+			Help: "Kafka records consumed by the ingest worker.",
+		}, []string{"group", "topic"})),
+		bad: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "elk_sink_consumed_invalid_records_total",
+			Help: "Consumed Kafka records that were not elk documents (skipped).",
+		})),
+		commits: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "elk_sink_offset_commits_total",
+			Help: "Offset commits after the output acknowledged a batch, by result (ok, error).",
+		}, []string{"result"})),
+		lag: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "elk_sink_consumer_lag_records",
+			Help: "Records of a partition not yet committed by the consumer group.",
+		}, []string{"group", "topic", "partition"})),
+		batchDocs: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "elk_sink_consumed_batch_documents",
+			Help:    "Documents per consumed batch (one bulk write and one offset commit each).",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 9),
+		})),
+	}
+	return in, nil
+}
+
+// Run consumes until ctx ends, then finishes the batch in hand (bounded by
+// ShutdownTimeout), commits it and leaves the group.
+func (in *Ingest) Run(ctx context.Context) error {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(in.cfg.Brokers...),
+		kgo.ConsumerGroup(in.cfg.Group),
+		kgo.ConsumeTopics(in.cfg.Topic),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(250*time.Millisecond),
+	)
+	if err != nil {
+		return fmt.Errorf("ingest: creating Kafka client: %w", err)
+	}
+	defer cl.Close()
+
+	lagCtx, stopLag := context.WithCancel(ctx)
+	lagDone := make(chan struct{})
+	go func() {
+		defer close(lagDone)
+		in.lagLoop(lagCtx, kadm.NewClient(cl))
+	}()
+	defer func() { stopLag(); <-lagDone }()
+
+	// work lives on for ShutdownTimeout after ctx ends so the batch in hand
+	// is indexed and committed rather than replayed.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stop := context.AfterFunc(ctx, func() {
+		time.AfterFunc(in.cfg.ShutdownTimeout, cancelWork)
+	})
+	defer stop()
+
+	in.log.Info("ingest started", "brokers", in.cfg.Brokers)
+	docs := make([]sink.Doc, 0, in.cfg.MaxPollRecords)
+	for {
+		fetches := cl.PollRecords(ctx, in.cfg.MaxPollRecords)
+		if fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				in.log.Warn("fetch error", "partition", p, "error", err)
+			}
+		})
+		docs = docs[:0]
+		n := 0
+		fetches.EachRecord(func(r *kgo.Record) {
+			n++
+			d, err := kafka.Decode(r)
+			if err != nil {
+				in.bad.Inc()
+				in.log.Warn("skipping record", "error", err)
+				return
+			}
+			docs = append(docs, d)
+		})
+		if n > 0 {
+			if err := in.deliver(work, cl, docs, n); err != nil {
+				cl.AllowRebalance()
+				return err
+			}
+		}
+		cl.AllowRebalance()
+		if ctx.Err() != nil {
+			in.log.Info("ingest stopping")
+			lctx, cancel := context.WithTimeout(work, 5*time.Second)
+			defer cancel()
+			if err := cl.LeaveGroupContext(lctx); err != nil {
+				in.log.Warn("leaving group", "error", err)
+			}
+			return nil
+		}
+	}
+}
+
+// deliver writes a batch, waits for the sink to acknowledge it and commits.
+func (in *Ingest) deliver(ctx context.Context, cl *kgo.Client, docs []sink.Doc, n int) error {
+	in.batchDocs.Observe(float64(len(docs)))
+	if len(docs) > 0 {
+		if err := in.deps.Sink.Write(ctx, docs); err != nil {
+			return fmt.Errorf("ingest: writing batch (offsets not committed): %w", err)
+		}
+		if err := in.deps.Sink.Flush(ctx); err != nil {
+			return fmt.Errorf("ingest: waiting for the output (offsets not committed): %w", err)
+		}
+	}
+	in.consumed.WithLabelValues(in.cfg.Group, in.cfg.Topic).Add(float64(n))
+	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+		// The batch is indexed; a replay after a failed commit only yields
+		// duplicates, which the sink recognises.
+		in.commits.WithLabelValues("error").Inc()
+		in.log.Warn("committing offsets", "error", err)
+		return nil
+	}
+	in.commits.WithLabelValues("ok").Inc()
+	return nil
+}
+
+func (in *Ingest) lagLoop(ctx context.Context, adm *kadm.Client) {
+	t := time.NewTicker(in.cfg.LagInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		lctx, cancel := context.WithTimeout(ctx, in.cfg.LagInterval)
+		lags, err := adm.Lag(lctx, in.cfg.Group)
+		cancel()
+		if err != nil {
+			continue
+		}
+		for _, gl := range lags {
+			for topic, parts := range gl.Lag {
+				for p, l := range parts {
+					if l.Lag >= 0 {
+						in.lag.WithLabelValues(in.cfg.Group, topic, strconv.Itoa(int(p))).Set(float64(l.Lag))
+					}
+				}
+			}
+		}
+	}
+}
+
+// register registers c, or returns the collector already registered under
+// the same description.
+func register[T prometheus.Collector](reg *prometheus.Registry, c T) T {
+	if reg == nil {
+		return c
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(T); ok {
+				return existing
+			}
+		}
+	}
+	return c
+}
