@@ -54,6 +54,15 @@ type harness struct {
 	cancel  context.CancelFunc
 	done    chan error
 	block   chan struct{}
+	once    sync.Once
+}
+
+func (h *harness) unblock() {
+	h.once.Do(func() {
+		if h.block != nil {
+			close(h.block)
+		}
+	})
 }
 
 func start(t *testing.T, cfg Config, block bool) *harness {
@@ -64,9 +73,10 @@ func start(t *testing.T, cfg Config, block bool) *harness {
 		h.block = make(chan struct{})
 	}
 	var mu sync.Mutex
+	blockCh := h.block
 	cfg.Listen = "127.0.0.1:0"
 	r, err := New(cfg, Deps{Registry: h.reg, NewHandler: func(int) Handler {
-		return &recorder{mu: &mu, count: &h.count, closed: &h.closed, perSrc: map[string]uint32{}, ordered: &h.ordered, block: h.block}
+		return &recorder{mu: &mu, count: &h.count, closed: &h.closed, perSrc: map[string]uint32{}, ordered: &h.ordered, block: blockCh}
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -77,10 +87,7 @@ func start(t *testing.T, cfg Config, block bool) *harness {
 	go func() { h.done <- r.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		if h.block != nil {
-			close(h.block)
-			h.block = nil
-		}
+		h.unblock()
 		<-h.done
 	})
 	return h
@@ -204,8 +211,7 @@ func TestQueueFullDrops(t *testing.T) {
 	if got := counter(t, h.reg, "elk_collector_queue_length"); got != 16 {
 		t.Errorf("queue length %v, want 16 (full)", got)
 	}
-	close(h.block)
-	h.block = nil
+	h.unblock()
 	h.stop(t)
 	if got := int64(drops) + h.count.Load(); got != 100 {
 		t.Errorf("handled + dropped = %d, want 100", got)
@@ -227,8 +233,7 @@ func TestKernelDropsCounted(t *testing.T) {
 		c.Write(b)
 	}
 	// Unblock, then send a few more so a message carries the drop count.
-	close(h.block)
-	h.block = nil
+	h.unblock()
 	time.Sleep(50 * time.Millisecond)
 	for i := 0; i < 5; i++ {
 		c.Write(b)
