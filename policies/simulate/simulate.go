@@ -25,7 +25,7 @@ type Config struct {
 // Point is the state after one evaluation.
 type Point struct {
 	Time        time.Time `json:"time"`
-	Value       float64   `json:"value"`   // the first check's recorded value (total load)
+	Value       float64   `json:"value"` // the first check's recorded value (total load)
 	HasValue    bool      `json:"has_value"`
 	Recommended int       `json:"recommended"`
 	Desired     int       `json:"desired"`
@@ -52,8 +52,8 @@ type Summary struct {
 
 // Result of a simulation.
 type Result struct {
-	Points    []Point              `json:"points"`
-	Summary   Summary              `json:"summary"`
+	Points    []Point             `json:"points"`
+	Summary   Summary             `json:"summary"`
 	Decisions []policies.Decision `json:"-"`
 }
 
