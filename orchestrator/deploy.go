@@ -1,0 +1,501 @@
+package orchestrator
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/elk-project/elk/orchestrator/discovery"
+	"github.com/elk-project/elk/orchestrator/target"
+)
+
+// Plan actions.
+const (
+	ActionAdd       = "add"
+	ActionChange    = "change"
+	ActionScale     = "scale" // only the blueprint count changed
+	ActionRemove    = "remove"
+	ActionUnchanged = "unchanged"
+	ActionRecreate  = "recreate" // known to the orchestrator but missing from the target
+)
+
+// Change is one entity's line of a plan.
+type Change struct {
+	Entity    string   `json:"entity"`
+	Action    string   `json:"action"`
+	Count     int      `json:"count"`
+	PrevCount int      `json:"prev_count,omitempty"`
+	Diff      []string `json:"diff,omitempty"`
+}
+
+// Plan is what a deploy will do, in execution order: additions and
+// changes in dependency order, then removals in reverse order.
+type Plan struct {
+	App     string   `json:"app"`
+	Changes []Change `json:"changes"`
+}
+
+// Empty reports whether the plan changes nothing.
+func (p Plan) Empty() bool {
+	for _, c := range p.Changes {
+		if c.Action != ActionUnchanged {
+			return false
+		}
+	}
+	return true
+}
+
+// Event reports the progress of an operation.
+type Event struct {
+	Time    time.Time `json:"time"`
+	App     string    `json:"app"`
+	Entity  string    `json:"entity,omitempty"`
+	Action  string    `json:"action"` // plan, apply, wait, healthy, unchanged, remove, failed, rollback, done
+	Message string    `json:"message,omitempty"`
+}
+
+// DeployOptions tune one deploy.
+type DeployOptions struct {
+	DryRun   bool
+	Progress func(Event)
+}
+
+// Result is the outcome of a deploy.
+type Result struct {
+	Plan     Plan          `json:"plan"`
+	DryRun   bool          `json:"dry_run,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Journal records a deploy in progress so a restarted server can finish
+// it. Created lists entities this deploy added; Previous keeps the specs
+// of the entities it changed, for the rollback.
+type Journal struct {
+	ID       string                 `json:"id"`
+	App      App                    `json:"app"`
+	Plan     Plan                   `json:"plan"`
+	Counts   map[string]CountState  `json:"counts"`
+	Started  time.Time              `json:"started"`
+	Created  []string               `json:"created,omitempty"`
+	Previous map[string]target.Spec `json:"previous,omitempty"`
+	Done     []string               `json:"done,omitempty"`
+}
+
+// Progress is the live view of a deploy in flight.
+type Progress struct {
+	ID      string  `json:"id"`
+	Entity  string  `json:"entity,omitempty"`
+	Events  []Event `json:"events"`
+	Resumed bool    `json:"resumed,omitempty"`
+}
+
+func specHash(s target.Spec) string {
+	s.Count = 0
+	b, _ := json.Marshal(s)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// specDiff names the fields that differ between two specs.
+func specDiff(a, b target.Spec) []string {
+	var d []string
+	add := func(name string, x, y any) {
+		bx, _ := json.Marshal(x)
+		by, _ := json.Marshal(y)
+		if string(bx) != string(by) {
+			d = append(d, name)
+		}
+	}
+	add("type", a.Type, b.Type)
+	add("command", a.Command, b.Command)
+	add("env", a.Env, b.Env)
+	add("image", a.Image, b.Image)
+	add("ports", a.Ports, b.Ports)
+	add("resources", [2]int{a.CPUMHz, a.MemoryMB}, [2]int{b.CPUMHz, b.MemoryMB})
+	add("health", a.Health, b.Health)
+	add("tags", a.Tags, b.Tags)
+	add("meta", a.Meta, b.Meta)
+	return d
+}
+
+// counts computes the desired count of every entity of app: new entities
+// take the blueprint's count; existing ones keep the orchestrator's count
+// unless the blueprint's count itself changed.
+func (e *Engine) counts(prev *State, app App) map[string]CountState {
+	now := e.now().UTC()
+	out := map[string]CountState{}
+	for _, en := range app.Entities {
+		bc := en.Spec.Count
+		if prev != nil {
+			if cs, ok := prev.Counts[en.ID()]; ok {
+				if cs.Blueprint == bc {
+					out[en.ID()] = cs
+					continue
+				}
+			}
+		}
+		out[en.ID()] = CountState{Desired: bc, Blueprint: bc, Source: "blueprint", Changed: now}
+	}
+	return out
+}
+
+// plan compares app with the stored state and what the target runs.
+func (e *Engine) plan(ctx context.Context, prev *State, app App, counts map[string]CountState) (Plan, error) {
+	order, err := app.order()
+	if err != nil {
+		return Plan{}, err
+	}
+	p := Plan{App: app.Name}
+	for _, en := range order {
+		id := en.ID()
+		c := Change{Entity: id, Count: counts[id].Desired}
+		var old Entity
+		var known bool
+		if prev != nil {
+			old, known = prev.App.entity(id)
+		}
+		if !known {
+			c.Action = ActionAdd
+			p.Changes = append(p.Changes, c)
+			continue
+		}
+		c.PrevCount = prev.Counts[id].Desired
+		if d := specDiff(old.Spec, en.Spec); len(d) > 0 {
+			c.Action, c.Diff = ActionChange, d
+		} else if _, err := e.tg.Status(ctx, app.Name, id); errors.Is(err, target.ErrNotFound) {
+			c.Action = ActionRecreate
+		} else if err != nil {
+			return Plan{}, fmt.Errorf("status of %s/%s: %w", app.Name, id, err)
+		} else if c.Count != c.PrevCount {
+			c.Action = ActionScale
+		} else {
+			c.Action = ActionUnchanged
+		}
+		if c.Count != c.PrevCount {
+			c.Diff = append(c.Diff, fmt.Sprintf("count %d -> %d", c.PrevCount, c.Count))
+		}
+		p.Changes = append(p.Changes, c)
+	}
+	if prev != nil {
+		old, _ := prev.App.order()
+		for _, en := range slices.Backward(old) {
+			if _, ok := app.entity(en.ID()); !ok {
+				p.Changes = append(p.Changes, Change{Entity: en.ID(), Action: ActionRemove, PrevCount: prev.Counts[en.ID()].Desired})
+			}
+		}
+	}
+	return p, nil
+}
+
+// Plan returns what deploying app would do, without doing it.
+func (e *Engine) Plan(ctx context.Context, app App) (Plan, error) {
+	if err := app.Validate(); err != nil {
+		return Plan{}, err
+	}
+	prev, _, err := e.loadState(ctx, app.Name)
+	if err != nil {
+		return Plan{}, err
+	}
+	return e.plan(ctx, prev, app, e.counts(prev, app))
+}
+
+// Deploy brings app to its blueprint: entities start in dependency order,
+// each once its dependencies are healthy; a failure rolls back what this
+// deploy created or changed and says why. Deploying the same app twice
+// changes nothing. ctx ending interrupts the deploy without a rollback:
+// the journal lets Resume finish it.
+func (e *Engine) Deploy(ctx context.Context, app App, opts DeployOptions) (*Result, error) {
+	start := e.now()
+	if err := app.Validate(); err != nil {
+		return nil, err
+	}
+	unlock, err := e.lock(app.Name, false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if _, _, err := e.loadJournal(ctx, app.Name); err == nil {
+		return nil, fmt.Errorf("app %q: an interrupted deploy is being resumed: %w", app.Name, ErrBusy)
+	}
+	prev, _, err := e.loadState(ctx, app.Name)
+	if err != nil {
+		return nil, err
+	}
+	counts := e.counts(prev, app)
+	plan, err := e.plan(ctx, prev, app, counts)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Plan: plan, DryRun: opts.DryRun}
+	if opts.DryRun {
+		res.Duration = e.now().Sub(start)
+		return res, nil
+	}
+	j := &Journal{
+		ID:      fmt.Sprintf("%s-%d", app.Name, start.UnixNano()),
+		App:     app,
+		Plan:    plan,
+		Counts:  counts,
+		Started: start.UTC(),
+	}
+	if err := e.saveJournal(ctx, j); err != nil {
+		return nil, err
+	}
+	err = e.execute(ctx, j, prev, opts.Progress, false)
+	res.Duration = e.now().Sub(start)
+	e.metrics.observe("deploy", err, res.Duration)
+	return res, err
+}
+
+func (e *Engine) loadJournal(ctx context.Context, app string) (*Journal, uint64, error) {
+	b, idx, err := e.kv.Get(ctx, e.journalKey(app))
+	if err != nil {
+		return nil, 0, err
+	}
+	var j Journal
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, 0, fmt.Errorf("decode journal of %q: %w", app, err)
+	}
+	return &j, idx, nil
+}
+
+func (e *Engine) saveJournal(ctx context.Context, j *Journal) error {
+	b, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	if err := e.kv.Put(ctx, e.journalKey(j.App.Name), b); err != nil {
+		return fmt.Errorf("save deploy journal of %q: %w", j.App.Name, err)
+	}
+	return nil
+}
+
+// Resume finishes the deploys a previous server left in its journal.
+func (e *Engine) Resume(ctx context.Context) error {
+	m, err := e.kv.List(ctx, e.cfg.Prefix+"journal/")
+	if err != nil {
+		return fmt.Errorf("list deploy journals: %w", err)
+	}
+	var errs []error
+	for k := range m {
+		app := strings.TrimPrefix(k, e.cfg.Prefix+"journal/")
+		if err := e.resume(ctx, app); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (e *Engine) resume(ctx context.Context, app string) error {
+	unlock, err := e.lock(app, true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	j, _, err := e.loadJournal(ctx, app)
+	if errors.Is(err, discovery.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	prev, _, err := e.loadState(ctx, app)
+	if err != nil {
+		return err
+	}
+	e.log.Info("resuming an interrupted deploy", "app", app, "deploy", j.ID, "done", j.Done)
+	start := e.now()
+	err = e.execute(ctx, j, prev, nil, true)
+	e.metrics.observe("deploy", err, e.now().Sub(start))
+	if err != nil {
+		return fmt.Errorf("resume deploy of %q: %w", app, err)
+	}
+	return nil
+}
+
+// execute runs a journaled deploy.
+func (e *Engine) execute(ctx context.Context, j *Journal, prev *State, progress func(Event), resumed bool) error {
+	app := j.App
+	pr := &Progress{ID: j.ID, Resumed: resumed}
+	e.mu.Lock()
+	e.running[app.Name] = pr
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.running, app.Name)
+		e.mu.Unlock()
+	}()
+	emit := func(entity, action, format string, args ...any) {
+		ev := Event{Time: e.now().UTC(), App: app.Name, Entity: entity, Action: action, Message: fmt.Sprintf(format, args...)}
+		e.mu.Lock()
+		pr.Entity = entity
+		pr.Events = append(pr.Events, ev)
+		e.mu.Unlock()
+		e.log.Info("deploy", "app", app.Name, "entity", entity, "action", action, "message", ev.Message)
+		if progress != nil {
+			progress(ev)
+		}
+	}
+	if resumed {
+		emit("", "plan", "resuming deploy %s", j.ID)
+	}
+	for _, c := range j.Plan.Changes {
+		if c.Action == ActionRemove {
+			continue
+		}
+		emit(c.Entity, "plan", "%s%s", c.Action, diffText(c))
+	}
+	var prevApp App
+	if prev != nil {
+		prevApp = prev.App
+	}
+	fail := func(entity string, err error) error {
+		if ctx.Err() != nil {
+			// Interrupted (the server is stopping): keep the journal so
+			// the next server resumes instead of rolling back.
+			return fmt.Errorf("deploy of %q interrupted at %s: %w", app.Name, entity, ctx.Err())
+		}
+		emit(entity, "failed", "%v", err)
+		rb := e.rollback(j, prevApp, emit)
+		_ = e.kv.Delete(context.WithoutCancel(ctx), e.journalKey(app.Name))
+		return fmt.Errorf("deploy of %q failed at entity %s: %w; %s", app.Name, entity, err, rb)
+	}
+	for _, c := range j.Plan.Changes {
+		if c.Action == ActionRemove || slices.Contains(j.Done, c.Entity) {
+			continue
+		}
+		en, _ := app.entity(c.Entity)
+		spec := en.Spec
+		spec.Count = j.Counts[c.Entity].Desired
+		for _, d := range en.DependsOn {
+			emit(c.Entity, "wait", "waiting for dependency %s to be healthy", d)
+			if err := e.waitHealthy(ctx, app.Name, d); err != nil {
+				return fail(c.Entity, fmt.Errorf("dependency %s is not healthy: %w", d, err))
+			}
+		}
+		switch c.Action {
+		case ActionAdd, ActionRecreate:
+			if c.Action == ActionAdd && !slices.Contains(j.Created, c.Entity) {
+				j.Created = append(j.Created, c.Entity)
+				if err := e.saveJournal(ctx, j); err != nil {
+					return fail(c.Entity, err)
+				}
+			}
+		case ActionChange:
+			if _, ok := j.Previous[c.Entity]; !ok {
+				if old, ok := prevApp.entity(c.Entity); ok {
+					if j.Previous == nil {
+						j.Previous = map[string]target.Spec{}
+					}
+					ps := old.Spec
+					ps.Count = prev.Counts[c.Entity].Desired
+					j.Previous[c.Entity] = ps
+					if err := e.saveJournal(ctx, j); err != nil {
+						return fail(c.Entity, err)
+					}
+				}
+			}
+		}
+		if c.Action != ActionUnchanged || resumed {
+			emit(c.Entity, "apply", "%d instance(s) of %s", spec.Count, spec.Type)
+			if err := e.tg.Apply(ctx, spec); err != nil {
+				return fail(c.Entity, err)
+			}
+		}
+		if c.Action == ActionUnchanged && !resumed {
+			emit(c.Entity, "unchanged", "%d instance(s)", spec.Count)
+		} else {
+			emit(c.Entity, "wait", "waiting for %d healthy instance(s)", spec.Count)
+			if err := e.waitHealthy(ctx, app.Name, c.Entity); err != nil {
+				return fail(c.Entity, err)
+			}
+			emit(c.Entity, "healthy", "%d/%d healthy", spec.Count, spec.Count)
+		}
+		j.Done = append(j.Done, c.Entity)
+		if err := e.saveJournal(ctx, j); err != nil {
+			return fail(c.Entity, err)
+		}
+	}
+	for _, c := range j.Plan.Changes {
+		if c.Action != ActionRemove {
+			continue
+		}
+		emit(c.Entity, "remove", "entity no longer in the blueprint")
+		if err := e.tg.Remove(ctx, app.Name, c.Entity); err != nil {
+			return fail(c.Entity, fmt.Errorf("remove: %w", err))
+		}
+	}
+	now := e.now().UTC()
+	st := &State{App: app, Counts: j.Counts, Deployed: now, Updated: now}
+	if prev != nil && !prev.Deployed.IsZero() {
+		st.Deployed = prev.Deployed
+	}
+	if err := e.saveState(ctx, st); err != nil {
+		return fail("", err)
+	}
+	if err := e.kv.Delete(ctx, e.journalKey(app.Name)); err != nil {
+		e.log.Warn("delete deploy journal", "app", app.Name, "error", err)
+	}
+	emit("", "done", "%s deployed", app.Name)
+	return nil
+}
+
+func diffText(c Change) string {
+	if len(c.Diff) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(c.Diff, ", ") + ")"
+}
+
+// waitHealthy waits for an entity with the engine's timeout.
+func (e *Engine) waitHealthy(ctx context.Context, app, entity string) error {
+	wctx, cancel := context.WithTimeoutCause(ctx, e.cfg.WaitTimeout,
+		fmt.Errorf("not healthy within %v", e.cfg.WaitTimeout))
+	defer cancel()
+	return e.tg.Wait(wctx, app, entity)
+}
+
+// rollback removes the entities the deploy created and restores the ones
+// it changed, newest first, and says what it did.
+func (e *Engine) rollback(j *Journal, prevApp App, emit func(entity, action, format string, args ...any)) string {
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.WaitTimeout)
+	defer cancel()
+	var removed, restored, failed []string
+	for _, id := range slices.Backward(j.Created) {
+		emit(id, "rollback", "removing %s", id)
+		if err := e.tg.Remove(ctx, j.App.Name, id); err != nil {
+			failed = append(failed, fmt.Sprintf("remove %s: %v", id, err))
+			continue
+		}
+		removed = append(removed, id)
+	}
+	for _, id := range slices.Sorted(maps.Keys(j.Previous)) {
+		emit(id, "rollback", "restoring the previous spec of %s", id)
+		if err := e.tg.Apply(ctx, j.Previous[id]); err != nil {
+			failed = append(failed, fmt.Sprintf("restore %s: %v", id, err))
+			continue
+		}
+		restored = append(restored, id)
+	}
+	var parts []string
+	if len(removed) > 0 {
+		parts = append(parts, "removed "+strings.Join(removed, ", "))
+	}
+	if len(restored) > 0 {
+		parts = append(parts, "restored "+strings.Join(restored, ", "))
+	}
+	if len(failed) > 0 {
+		parts = append(parts, "rollback errors: "+strings.Join(failed, "; "))
+	}
+	if len(parts) == 0 {
+		return "nothing to roll back"
+	}
+	return "rolled back: " + strings.Join(parts, "; ")
+}
