@@ -1,0 +1,392 @@
+package nomad
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+
+	"github.com/elk-project/elk/orchestrator/target"
+)
+
+func newTarget(t *testing.T, r *replay) *Target {
+	t.Helper()
+	c, err := api.NewClient(&api.Config{Address: r.srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := New(Config{Client: c, PollInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
+
+func demoSpec() target.Spec {
+	return target.Spec{
+		App: "demo", Entity: "collector", Type: "sflow-collector", Count: 1,
+		Command:  []string{"/usr/local/bin/elk", "collector", "--listen", ":${port.sflow}", "--metrics-listen", ":${port.metrics}", "--id", "${app}-${entity}-${instance}"},
+		Env:      map[string]string{"ELK_REGISTRY": "${registry}", "NODE_IP": "${attr.unique.network.ip-address}"},
+		Ports:    []target.Port{{Name: "sflow", Static: 6343, Proto: "udp"}, {Name: "metrics", Proto: "tcp"}},
+		CPUMHz:   500,
+		MemoryMB: 256,
+		Health:   target.Health{HTTPPath: "/healthz", Port: "metrics", Interval: 5 * time.Second, Timeout: 2 * time.Second},
+		Tags:     []string{"app=demo", "entity=collector"},
+		Meta:     map[string]string{"app": "demo", "entity": "collector", SpecScaleMin: "1", SpecScaleMax: "5"},
+	}
+}
+
+func TestJobRendering(t *testing.T) {
+	job, err := Job(demoSpec(), JobOptions{RegistryURL: "http://127.0.0.1:8500"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *job.ID != "demo-collector" || *job.Type != "service" || job.Meta[MetaApp] != "demo" || job.Meta[MetaEntity] != "collector" || job.Meta[MetaSpec] == "" {
+		t.Errorf("job id/type/meta: %s %s %v", *job.ID, *job.Type, job.Meta)
+	}
+	if job.Region != nil || job.Namespace != nil {
+		t.Errorf("region/namespace must come from the client's environment, got %v %v", job.Region, job.Namespace)
+	}
+	g := job.TaskGroups[0]
+	if *g.Name != "collector" || *g.Count != 1 || *g.Scaling.Min != 1 || *g.Scaling.Max != 5 {
+		t.Errorf("group: %s count %d scaling %d..%d", *g.Name, *g.Count, *g.Scaling.Min, *g.Scaling.Max)
+	}
+	task := g.Tasks[0]
+	wantArgs := []string{"collector", "--listen", ":${NOMAD_PORT_sflow}", "--metrics-listen", ":${NOMAD_PORT_metrics}", "--id", "demo-collector-${NOMAD_ALLOC_INDEX}"}
+	if task.Driver != "raw_exec" || task.Config["command"] != "/usr/local/bin/elk" || !slices.Equal(task.Config["args"].([]string), wantArgs) {
+		t.Errorf("task: %s %v", task.Driver, task.Config)
+	}
+	if task.Env["ELK_REGISTRY"] != "http://127.0.0.1:8500" || task.Env["NODE_IP"] != "${attr.unique.network.ip-address}" {
+		t.Errorf("env: %v", task.Env)
+	}
+	if *task.Resources.CPU != 500 || *task.Resources.MemoryMB != 256 {
+		t.Errorf("resources: %d %d", *task.Resources.CPU, *task.Resources.MemoryMB)
+	}
+	nw := g.Networks[0]
+	if len(nw.ReservedPorts) != 1 || nw.ReservedPorts[0] != (api.Port{Label: "sflow", Value: 6343, IgnoreCollision: true}) ||
+		len(nw.DynamicPorts) != 1 || nw.DynamicPorts[0].Label != "metrics" {
+		t.Errorf("network: %+v", nw)
+	}
+	svc := g.Services[0]
+	if svc.Name != "demo-collector" || svc.PortLabel != "metrics" || svc.Provider != "consul" || !slices.Equal(svc.Tags, []string{"app=demo", "entity=collector"}) {
+		t.Errorf("service: %+v", svc)
+	}
+	if len(svc.Checks) != 1 || svc.Checks[0].Type != "http" || svc.Checks[0].Path != "/healthz" || svc.Checks[0].Interval != 5*time.Second {
+		t.Errorf("checks: %+v", svc.Checks)
+	}
+	if *g.Update.HealthCheck != "checks" || *g.Update.AutoRevert {
+		t.Errorf("update: %+v", g.Update)
+	}
+
+	// Images run with docker; the command becomes the container's.
+	spec := demoSpec()
+	spec.Image = "docker.elastic.co/elasticsearch/elasticsearch:8.15.3"
+	spec.Command = nil
+	job, err = Job(spec, JobOptions{ServiceProvider: "nomad"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task = job.TaskGroups[0].Tasks[0]
+	if task.Driver != "docker" || task.Config["image"] != spec.Image || !slices.Equal(task.Config["ports"].([]string), []string{"sflow", "metrics"}) {
+		t.Errorf("docker task: %+v", task.Config)
+	}
+	if job.TaskGroups[0].Networks[0].ReservedPorts[0].IgnoreCollision {
+		t.Errorf("docker ports must not ignore collisions")
+	}
+	if job.TaskGroups[0].Services[0].Provider != "nomad" {
+		t.Errorf("provider not applied")
+	}
+
+	// The hash ignores the count.
+	a, b := demoSpec(), demoSpec()
+	b.Count = 7
+	if SpecHash(a) != SpecHash(b) {
+		t.Errorf("spec hash depends on count")
+	}
+	b.Command = append(b.Command, "--x")
+	if SpecHash(a) == SpecHash(b) {
+		t.Errorf("spec hash ignores the command")
+	}
+}
+
+func TestJobRejectsBadSpecs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*target.Spec)
+		want string
+	}{
+		{"no command", func(s *target.Spec) { s.Command = nil }, "a command or an image is required"},
+		{"negative count", func(s *target.Spec) { s.Count = -1 }, "count -1 is negative"},
+		{"check on unknown port", func(s *target.Spec) { s.Health.Port = "web" }, `health check port "web"`},
+		{"unknown port placeholder", func(s *target.Spec) { s.Command = append(s.Command, "${port.web}") }, "${port.web} names no port"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := demoSpec()
+			tc.edit(&s)
+			if _, err := Job(s, JobOptions{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestApplyRegistersNewJob(t *testing.T) {
+	r := newReplay(t).on("PUT /v1/jobs", "job-register")
+	tg := newTarget(t, r)
+	if err := tg.Apply(context.Background(), demoSpec()); err != nil {
+		t.Fatal(err)
+	}
+	reqs := r.requests("PUT /v1/jobs")
+	if len(reqs) != 1 {
+		t.Fatalf("%d register requests, want 1", len(reqs))
+	}
+	var body struct{ Job api.Job }
+	if err := json.Unmarshal(reqs[0].Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if *body.Job.ID != "demo-collector" || *body.Job.TaskGroups[0].Count != 1 || body.Job.TaskGroups[0].Tasks[0].Driver != "raw_exec" {
+		t.Errorf("registered %s", reqs[0].Body)
+	}
+}
+
+// jobInfoWithSpec is the recorded job, marked as running spec.
+func jobInfoWithSpec(t *testing.T, spec target.Spec) map[string]any {
+	var job map[string]any
+	if err := json.Unmarshal(loadFixture(t, "job-info").body, &job); err != nil {
+		t.Fatal(err)
+	}
+	job["Meta"].(map[string]any)[MetaSpec] = SpecHash(spec)
+	return job
+}
+
+func TestApplyIsIdempotent(t *testing.T) {
+	spec := demoSpec()
+	r := newReplay(t).onJSON("GET /v1/job/demo-collector", jobInfoWithSpec(t, spec))
+	tg := newTarget(t, r)
+	if err := tg.Apply(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(r.requests("PUT /v1/jobs")); n != 0 {
+		t.Errorf("unchanged spec registered %d times", n)
+	}
+	// A changed spec is planned (for the log) and registered.
+	spec.Command = append(spec.Command, "--verbose")
+	r.on("PUT /v1/job/demo-collector/plan", "job-register-plan").on("PUT /v1/jobs", "job-register")
+	if err := tg.Apply(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.requests("PUT /v1/job/demo-collector/plan")) != 1 || len(r.requests("PUT /v1/jobs")) != 1 {
+		t.Errorf("changed spec: want one plan and one register, got %+v", r.reqs)
+	}
+}
+
+func TestPlanDiff(t *testing.T) {
+	r := newReplay(t).on("PUT /v1/job/demo-collector/plan", "job-register-plan")
+	tg := newTarget(t, r)
+	diff, err := tg.Plan(context.Background(), demoSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff != "group collector: place 1" {
+		t.Errorf("plan of a new job:\n%s", diff)
+	}
+	var body struct{ Diff bool }
+	json.Unmarshal(r.requests("PUT /v1/job/demo-collector/plan")[0].Body, &body)
+	if !body.Diff {
+		t.Errorf("plan did not ask for a diff")
+	}
+}
+
+func TestRegisterRejected(t *testing.T) {
+	r := newReplay(t).on("PUT /v1/jobs", "job-register-invalid")
+	err := newTarget(t, r).Apply(context.Background(), demoSpec())
+	if err == nil || !strings.Contains(err.Error(), "job rejected") || !strings.Contains(err.Error(), "Task group count can't be negative") {
+		t.Errorf("got %v, want Nomad's validation error", err)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	r := newReplay(t).
+		on("GET /v1/job/demo-collector", "job-info").
+		on("GET /v1/job/demo-collector/allocations", "job-allocations").
+		on("GET /v1/job/demo-collector/deployment", "job-deployment-latest")
+	st, err := newTarget(t, r).Status(context.Background(), "demo", "collector")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Desired != 1 || st.Running != 1 || st.Healthy != 1 || st.Deploying || len(st.Instances) != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	in := st.Instances[0]
+	if in.ID != "36964f0d-1884-2464-1a66-a3455f2870fa" || in.Index != 0 || in.State != "running" || !in.Healthy || in.Meta["node"] != "vm" {
+		t.Errorf("instance %+v", in)
+	}
+	if q := r.requests("GET /v1/job/demo-collector/allocations")[0].Query; q.Get("resources") != "true" {
+		t.Errorf("allocations query %v lacks resources=true", q)
+	}
+}
+
+func TestStatusUnknownAndStopped(t *testing.T) {
+	r := newReplay(t).on("GET /v1/job/demo-collector", "job-info-stopped")
+	tg := newTarget(t, r)
+	if _, err := tg.Status(context.Background(), "demo", "collector"); !errors.Is(err, target.ErrNotFound) {
+		t.Errorf("stopped job: got %v, want ErrNotFound", err)
+	}
+	if _, err := tg.Status(context.Background(), "demo", "nope"); !errors.Is(err, target.ErrNotFound) {
+		t.Errorf("unknown job: got %v, want ErrNotFound", err)
+	}
+	if err := tg.Scale(context.Background(), "demo", "nope", target.ScaleRequest{Count: 2}); !errors.Is(err, target.ErrNotFound) {
+		t.Errorf("scale unknown job: got %v, want ErrNotFound", err)
+	}
+}
+
+func TestScaleSendsReason(t *testing.T) {
+	r := newReplay(t).
+		on("GET /v1/job/demo-collector", "job-info").
+		on("PUT /v1/job/demo-collector/scale", "job-scale")
+	tg := newTarget(t, r)
+	err := tg.Scale(context.Background(), "demo", "collector", target.ScaleRequest{
+		Count: 3, Message: "elk policy: ingest 61234 samples/s > target", Meta: map[string]string{"elk.reason": "target-value"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := r.requests("PUT /v1/job/demo-collector/scale")
+	if len(reqs) != 1 {
+		t.Fatalf("%d scale requests", len(reqs))
+	}
+	var got, want map[string]any
+	json.Unmarshal(reqs[0].Body, &got)
+	data, _ := readRequest("scale.json")
+	json.Unmarshal(data, &want)
+	for _, k := range []string{"Count", "Message", "Meta"} {
+		if g, w := jsonOf(got[k]), jsonOf(want[k]); g != w {
+			t.Errorf("scale request %s = %s, want %s (as recorded)", k, g, w)
+		}
+	}
+	if g := got["Target"].(map[string]any); g["Group"] != "collector" || g["Job"] != "demo-collector" {
+		t.Errorf("scale target %v", g)
+	}
+	// The recorded job's scaling block allows 1..5.
+	if err := tg.Scale(context.Background(), "demo", "collector", target.ScaleRequest{Count: 9}); err == nil || !strings.Contains(err.Error(), "above the scaling maximum 5") {
+		t.Errorf("scale above max: got %v", err)
+	}
+}
+
+func readRequest(name string) ([]byte, error) {
+	return readFile(fixtures + "/requests/" + name)
+}
+
+func jsonOf(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+func TestWaitHealthy(t *testing.T) {
+	r := newReplay(t).
+		on("GET /v1/job/demo-collector", "job-info").
+		on("GET /v1/job/demo-collector/allocations", "job-allocations").
+		on("GET /v1/job/demo-collector/deployment", "job-deployment-latest").
+		onJSON("GET /v1/job/demo-collector/evaluations", []any{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := newTarget(t, r).Wait(ctx, "demo", "collector"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWaitAfterScale(t *testing.T) {
+	var job map[string]any
+	json.Unmarshal(loadFixture(t, "job-info").body, &job)
+	job["Version"] = 1
+	tgs := job["TaskGroups"].([]any)
+	tgs[0].(map[string]any)["Count"] = 3
+	r := newReplay(t).
+		onJSON("GET /v1/job/demo-collector", job).
+		on("GET /v1/job/demo-collector/allocations", "job-allocations", "job-allocations-after-scale").
+		on("GET /v1/job/demo-collector/deployment", "job-deployment-latest").
+		onJSON("GET /v1/job/demo-collector/evaluations", []any{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := newTarget(t, r).Wait(ctx, "demo", "collector"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(r.requests("GET /v1/job/demo-collector/allocations")); n < 2 {
+		t.Errorf("wait returned after %d allocation reads; the first shows 1 of 3", n)
+	}
+}
+
+func TestWaitFailsWithReason(t *testing.T) {
+	var job map[string]any
+	json.Unmarshal(loadFixture(t, "job-info").body, &job)
+	job["ID"], job["Name"] = "demo-failing", "demo-failing"
+	for _, alloc := range []bool{true, false} {
+		r := newReplay(t).
+			onJSON("GET /v1/job/demo-failing", job).
+			on("GET /v1/job/demo-failing/deployment", "job-failing-deployment").
+			onJSON("GET /v1/job/demo-failing/evaluations", []any{})
+		want := "allocation demo-failing.collector[0] failed: task collector: Exit Code: 1, Policy allows no restarts"
+		if alloc {
+			r.on("GET /v1/job/demo-failing/allocations", "job-failing-allocations")
+		} else {
+			// Without the allocations the deployment's own status says why.
+			r.onJSON("GET /v1/job/demo-failing/allocations", []any{})
+			want = "deployment"
+		}
+		err := newTarget(t, r).Wait(context.Background(), "demo", "failing")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want an error containing %q", err, want)
+		}
+		if !alloc && !strings.Contains(err.Error(), "failed: Failed due to unhealthy allocations") {
+			t.Errorf("deployment failure: %v", err)
+		}
+	}
+}
+
+func TestWaitPlacementFailure(t *testing.T) {
+	r := newReplay(t).
+		on("GET /v1/job/demo-collector", "job-info").
+		onJSON("GET /v1/job/demo-collector/allocations", []any{}).
+		onJSON("GET /v1/job/demo-collector/deployment", nil).
+		onJSON("GET /v1/job/demo-collector/evaluations", []map[string]any{{
+			"ID": "e1", "JobModifyIndex": 26, "CreateIndex": 27, "Status": "complete",
+			"FailedTGAllocs": map[string]any{"collector": map[string]any{"NodesEvaluated": 1, "NodesFiltered": 1,
+				"ConstraintFiltered": map[string]int{"missing drivers": 1}}}}})
+	err := newTarget(t, r).Wait(context.Background(), "demo", "collector")
+	if err == nil || !strings.Contains(err.Error(), `cannot place collector: constraint "missing drivers" filtered 1 node(s)`) {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestList(t *testing.T) {
+	r := newReplay(t).on("GET /v1/jobs", "jobs-list")
+	tg := newTarget(t, r)
+	got, err := tg.List(context.Background(), "demo")
+	if err != nil || !slices.Equal(got, []string{"collector"}) {
+		t.Errorf("list demo: %v %v", got, err)
+	}
+	q := r.requests("GET /v1/jobs")[0].Query
+	if q.Get("prefix") != "demo-" || q.Get("meta") != "true" {
+		t.Errorf("list query %v", q)
+	}
+	// The prefix also matches app "demo-x"'s jobs; meta tells them apart.
+	got, err = tg.List(context.Background(), "dem")
+	if err != nil || len(got) != 0 {
+		t.Errorf("list dem: %v %v", got, err)
+	}
+}
+
+func TestRemove(t *testing.T) {
+	r := newReplay(t).on("DELETE /v1/job/demo-collector", "job-deregister-purge")
+	tg := newTarget(t, r)
+	if err := tg.Remove(context.Background(), "demo", "collector"); err != nil {
+		t.Fatal(err)
+	}
+	if q := r.requests("DELETE /v1/job/demo-collector")[0].Query; q.Get("purge") != "true" {
+		t.Errorf("deregister query %v lacks purge=true", q)
+	}
+	if err := tg.Remove(context.Background(), "demo", "nope"); err != nil {
+		t.Errorf("remove unknown: %v", err)
+	}
+}
