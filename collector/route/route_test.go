@@ -96,7 +96,11 @@ const goodTable = `tenants:
 func names(tb *Table, ms []Match) string {
 	var s []string
 	for _, m := range ms {
-		s = append(s, tb.Tenants[m.Tenant].ID+"/"+m.Rule.String())
+		n := tb.Tenants[m.Tenant].ID + "/" + m.Rule.String()
+		if m.Internal {
+			n += "+internal"
+		}
+		s = append(s, n)
 	}
 	return strings.Join(s, ",")
 }
@@ -115,6 +119,7 @@ func TestTableMatch(t *testing.T) {
 		{"source prefix shared by two tenants", Flow{Src: a("10.1.9.9"), Dst: a("8.8.8.8")}, "acme/source_network,globex/source_network"},
 		{"longest prefix wins", Flow{Src: a("8.8.8.8"), Dst: a("10.1.2.3")}, "acme-lab/destination_network"},
 		{"both ends, one copy per tenant", Flow{Src: a("10.1.2.3"), Dst: a("10.1.3.3")}, "acme-lab/source_network,acme/destination_network,globex/destination_network"},
+		{"internal", Flow{Src: a("10.1.2.3"), Dst: a("10.1.2.4")}, "acme-lab/source_network+internal"},
 		{"ipv6", Flow{Src: a("2001:db8:1::5"), Dst: a("2001:db8:2::5")}, "acme/source_network"},
 		{"vlan", Flow{Src: a("8.8.8.8"), VLAN: 100}, "globex/vlan"},
 		{"agent", Flow{Src: a("8.8.8.8"), Agent: a("192.0.2.10")}, "initech/agent"},

@@ -70,6 +70,9 @@ type Flow struct {
 type Match struct {
 	Tenant int // index into Table.Tenants
 	Rule   Rule
+	// Internal is set when the tenant owns both the source and the
+	// destination network.
+	Internal bool
 }
 
 // Tenant is one entry of the table.
@@ -134,8 +137,11 @@ func (t *Table) Match(f *Flow, dst []Match) []Match {
 func addAll(dst []Match, set []int32, r Rule) []Match {
 next:
 	for _, ti := range set {
-		for _, m := range dst {
-			if m.Tenant == int(ti) {
+		for j := range dst {
+			if dst[j].Tenant == int(ti) {
+				if r == RuleDestination && dst[j].Rule == RuleSource {
+					dst[j].Internal = true
+				}
 				continue next
 			}
 		}

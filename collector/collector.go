@@ -1,0 +1,287 @@
+// Package collector is elk's sFlow collector application: it wires the
+// receiver (UDP sockets and workers), the sFlow decoder, per-agent health
+// tracking, tenant routing, document encoding and the sinks together, and
+// serves Prometheus metrics.
+//
+// Every flow sample yields exactly one document in the operator's stream
+// (Doc.Tenant ""), plus one copy per tenant it belongs to, stamped with
+// organization.id. Every counter record likewise yields one operator
+// document plus tenant copies (tenants matched by agent or interface).
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/elk-project/elk/collector/receiver"
+	"github.com/elk-project/elk/collector/route"
+	"github.com/elk-project/elk/collector/sink"
+)
+
+// Config configures a Collector.
+type Config struct {
+	// Listen is the sFlow UDP address, e.g. "0.0.0.0:6343".
+	Listen string
+	// Metrics is the HTTP address serving /metrics and /healthz; empty
+	// disables it.
+	Metrics string
+	// Tenants is the tenant table file; empty means no tenants.
+	Tenants string
+	// Sockets, Workers and Queue size the receiver (see receiver.Config).
+	Sockets, Workers, Queue int
+	// Batch is how many documents a worker gathers before writing them to
+	// the sinks; 0 means 512.
+	Batch int
+	// FlushInterval is how often sinks are flushed; 0 means 1s.
+	FlushInterval time.Duration
+	// ShutdownTimeout bounds flushing and closing the sinks on shutdown;
+	// 0 means 30s.
+	ShutdownTimeout time.Duration
+	// MaxAgents bounds the agents with their own metric series; later ones
+	// share the "_other" series. 0 means 10000.
+	MaxAgents int
+	// DropWhenFull drops datagrams when a worker's queue is full instead
+	// of letting the socket buffer absorb the burst.
+	DropWhenFull bool
+}
+
+// Deps are the Collector's collaborators.
+type Deps struct {
+	Logger *slog.Logger
+	// Registry receives the collector's metrics; /metrics serves it. If
+	// nil a new one is made (with Go and process collectors).
+	Registry *prometheus.Registry
+	// Sinks receive every document. The collector closes them when Run
+	// ends.
+	Sinks []sink.Sink
+}
+
+// Collector is the running application.
+type Collector struct {
+	cfg     Config
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	sinks   []sink.Sink
+	metrics *metrics
+	router  *route.Router
+	recv    *receiver.Receiver
+	httpLn  net.Listener
+
+	docsFlowOperator, docsFlowTenant       prometheus.Counter
+	docsCounterOperator, docsCounterTenant prometheus.Counter
+
+	mu          sync.Mutex
+	agentCount  atomic.Int64
+	other       *agentMetrics
+	senderCount int
+	otherSender decodeErrorMetrics
+	ready       atomic.Bool
+}
+
+// New validates the configuration, loads the tenant table and binds the
+// sFlow sockets and the metrics listener, so address problems show up
+// here. Run starts the work.
+func New(cfg Config, deps Deps) (*Collector, error) {
+	if cfg.Listen == "" {
+		return nil, errors.New("collector: no listen address")
+	}
+	if len(deps.Sinks) == 0 {
+		return nil, errors.New("collector: no outputs")
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 512
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = time.Second
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	if cfg.MaxAgents <= 0 {
+		cfg.MaxAgents = 10000
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+		deps.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	c := &Collector{cfg: cfg, log: deps.Logger, reg: deps.Registry, sinks: deps.Sinks}
+	m, err := newMetrics(c.reg)
+	if err != nil {
+		return nil, err
+	}
+	c.metrics = m
+	c.docsFlowOperator = m.documents.WithLabelValues("sflow.flow", "operator")
+	c.docsFlowTenant = m.documents.WithLabelValues("sflow.flow", "tenant")
+	c.docsCounterOperator = m.documents.WithLabelValues("sflow.counters", "operator")
+	c.docsCounterTenant = m.documents.WithLabelValues("sflow.counters", "tenant")
+	c.other = m.forAgent(otherAgent, 0)
+	c.otherSender = m.forSender(otherAgent)
+
+	if c.router, err = route.New(route.Config{Path: cfg.Tenants}, route.Deps{Logger: c.log, Registry: c.reg}); err != nil {
+		return nil, fmt.Errorf("tenant table: %w", err)
+	}
+	c.recv, err = receiver.New(receiver.Config{
+		Listen: cfg.Listen, Sockets: cfg.Sockets, Workers: cfg.Workers, Queue: cfg.Queue, DropWhenFull: cfg.DropWhenFull,
+	}, receiver.Deps{
+		Logger: c.log, Registry: c.reg,
+		NewHandler: func(int) receiver.Handler { return newWorker(c) },
+		LossKernel: m.lossKernel, LossQueue: m.lossQueue,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Metrics != "" {
+		if c.httpLn, err = net.Listen("tcp", cfg.Metrics); err != nil {
+			c.recv.Run(canceled()) // releases the sockets
+			return nil, fmt.Errorf("metrics listener: %w", err)
+		}
+	}
+	return c, nil
+}
+
+func canceled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
+
+// Addr is the bound sFlow address.
+func (c *Collector) Addr() netip.AddrPort { return c.recv.Addr() }
+
+// MetricsAddr is the bound metrics address ("" when disabled).
+func (c *Collector) MetricsAddr() string {
+	if c.httpLn == nil {
+		return ""
+	}
+	return c.httpLn.Addr().String()
+}
+
+// Run receives until ctx ends. Then it stops reading, drains the queues,
+// flushes and closes the sinks, and returns nil if that all went well.
+func (c *Collector) Run(ctx context.Context) error {
+	var bg sync.WaitGroup
+	bgCtx, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+
+	var srv *http.Server
+	if c.httpLn != nil {
+		srv = &http.Server{Handler: c.handler(), ReadHeaderTimeout: 10 * time.Second}
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			if err := srv.Serve(c.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				c.log.Error("metrics server", "error", err)
+			}
+		}()
+	}
+	bg.Add(2)
+	go func() {
+		defer bg.Done()
+		if err := c.router.Run(bgCtx); err != nil {
+			c.log.Error("tenant table watcher stopped", "error", err)
+		}
+	}()
+	go func() {
+		defer bg.Done()
+		c.flushLoop(bgCtx)
+	}()
+
+	c.ready.Store(true)
+	c.log.Info("collector listening", "addr", c.Addr().String(), "metrics", c.MetricsAddr(),
+		"tenants", c.router.Current().Len(), "outputs", len(c.sinks))
+
+	recvErr := c.recv.Run(ctx) // returns once the queues are drained
+	c.ready.Store(false)
+	c.log.Info("collector stopping: flushing outputs")
+
+	stopBG()
+	sctx, cancel := context.WithTimeout(context.Background(), c.cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if recvErr != nil {
+		errs = append(errs, recvErr)
+	}
+	for _, s := range c.sinks {
+		if err := s.Flush(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("flush %s: %w", s.Name(), err))
+		}
+		if err := s.Close(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", s.Name(), err))
+		}
+	}
+	if srv != nil {
+		srv.Shutdown(sctx)
+	}
+	bg.Wait()
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	c.log.Info("collector stopped")
+	return nil
+}
+
+func (c *Collector) flushLoop(ctx context.Context) {
+	t := time.NewTicker(c.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for _, s := range c.sinks {
+				if err := s.Flush(ctx); err != nil && ctx.Err() == nil {
+					c.log.Warn("flush output", "output", s.Name(), "error", err)
+				}
+			}
+		}
+	}
+}
+
+func (c *Collector) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{Registry: c.reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if !c.ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	return mux
+}
+
+// agentMetrics returns the series of a newly seen agent, or the shared
+// "_other" series once MaxAgents agents have their own.
+func (c *Collector) agentMetrics(k agentKey) *agentMetrics {
+	if c.agentCount.Add(1) > int64(c.cfg.MaxAgents) {
+		return c.other
+	}
+	c.metrics.agents.Inc()
+	return c.metrics.forAgent(k.addr.String(), k.sub)
+}
+
+// senderMetrics returns the decode error series of a newly seen sender.
+func (c *Collector) senderMetrics(a netip.Addr) decodeErrorMetrics {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.senderCount >= c.cfg.MaxAgents {
+		return c.otherSender
+	}
+	c.senderCount++
+	return c.metrics.forSender(a.String())
+}

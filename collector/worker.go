@@ -1,0 +1,374 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+	"unsafe"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/elk-project/elk/collector/flowdoc"
+	"github.com/elk-project/elk/collector/receiver"
+	"github.com/elk-project/elk/collector/route"
+	"github.com/elk-project/elk/collector/sflow"
+	"github.com/elk-project/elk/collector/sink"
+)
+
+// Sample kinds in document ids and per-source sequence state.
+const (
+	kindFlow    uint8 = 1
+	kindCounter uint8 = 2
+)
+
+type agentKey struct {
+	addr netip.Addr
+	sub  uint32
+}
+
+type sourceKey struct {
+	kind       uint8
+	typ, index uint32
+}
+
+type sourceState struct {
+	seq   uint32
+	drops uint32
+}
+
+// agentState is what one worker knows about one agent (address and
+// sub-agent). Datagrams of one sender always go to the same worker, so no
+// locking is needed.
+type agentState struct {
+	m        *agentMetrics
+	seq      uint32
+	uptimeMS uint32
+	bootMS   int64
+	sources  map[sourceKey]sourceState
+}
+
+// maxFormats bounds the distinct record formats labelled per worker; more
+// (hostile input) are counted as "other".
+const maxFormats = 256
+
+// maxSources bounds the per-agent source table (hostile agents).
+const maxSources = 1 << 16
+
+// worker turns datagrams into documents and writes them to the sinks in
+// batches. It implements receiver.Handler.
+type worker struct {
+	c       *Collector
+	dec     sflow.Decoder
+	dg      sflow.Datagram
+	agents  map[agentKey]*agentState
+	senders map[netip.Addr]decodeErrorMetrics
+	rates   flowdoc.RateTracker
+	recs    map[sflow.DataFormat]prometheus.Counter
+	unknown map[sflow.UnknownCount]prometheus.Counter
+
+	body    []byte // the common part of the document being built
+	arena   []byte // bodies, ids and keys of the batch
+	docs    []sink.Doc
+	matches []route.Match
+	crecs   []sflow.DataFormat
+}
+
+func newWorker(c *Collector) *worker {
+	return &worker{
+		c:       c,
+		agents:  map[agentKey]*agentState{},
+		senders: map[netip.Addr]decodeErrorMetrics{},
+		recs:    map[sflow.DataFormat]prometheus.Counter{},
+		unknown: map[sflow.UnknownCount]prometheus.Counter{},
+		body:    make([]byte, 0, 4096),
+		arena:   make([]byte, 0, c.cfg.Batch*1200),
+		docs:    make([]sink.Doc, 0, c.cfg.Batch),
+	}
+}
+
+var _ receiver.Handler = (*worker)(nil)
+
+// Handle decodes one datagram and queues its documents.
+func (w *worker) Handle(p *receiver.Packet) {
+	start := time.Now()
+	m := w.c.metrics
+	dg := &w.dg
+	if err := w.dec.Decode(p.Data(), dg); err != nil {
+		reason := sflow.ReasonTruncated
+		var de *sflow.DecodeError
+		if errors.As(err, &de) {
+			reason = de.Reason
+		}
+		if c, ok := w.sender(p.Src.Addr())[reason]; ok {
+			c.Inc()
+		}
+		m.lossDecode.Inc()
+		return
+	}
+	agent := dg.AgentAddr
+	if !agent.IsValid() {
+		agent = p.Src.Addr()
+	}
+	st, restarted := w.track(agentKey{agent, dg.SubAgentID}, dg, p.Received)
+	if restarted {
+		w.rates.Forget(dg.AgentAddr, dg.SubAgentID)
+	}
+	for _, u := range dg.Unknown {
+		w.unknownCounter(u).Add(float64(u.Count))
+	}
+	meta := flowdoc.Meta{Received: p.Received, BootMS: st.bootMS}
+	snap := w.c.router.Current()
+	id := flowdoc.IDKey{Agent: agent, SubAgent: dg.SubAgentID, BootMS: st.bootMS, Sequence: dg.Sequence}
+
+	for i := range dg.Flows {
+		f := &dg.Flows[i]
+		st.m.flows.Inc()
+		st.m.samplingRate.Set(float64(f.SamplingRate))
+		w.sample(st, kindFlow, f.SourceIDType, f.SourceIDIndex, f.Sequence, f.Drops, true)
+		w.countRecords(f.Records)
+		packets, bytes, _ := flowdoc.Estimates(f)
+		m.estPackets.Add(float64(packets))
+		m.estBytes.Add(float64(bytes))
+
+		w.body = flowdoc.AppendFlowBody(w.body[:0], dg, f, &meta)
+		id.Sample, id.Record, id.Counter, id.SampleKind, id.Tenant = uint32(i), 0, false, kindFlow, ""
+		w.emit(&id, flowdoc.DatasetFlow, p, agent, "", "")
+		w.c.docsFlowOperator.Inc()
+
+		if snap.Len() == 0 {
+			continue
+		}
+		rf := routeFlow(f, agent)
+		w.matches = snap.Route(&rf, w.matches[:0])
+		for _, mt := range w.matches {
+			tenant := snap.Tenants[mt.Tenant].ID
+			snap.Account(mt, packets, bytes)
+			id.Tenant = tenant
+			w.emit(&id, flowdoc.DatasetFlow, p, agent, tenant, direction(mt))
+			w.c.docsFlowTenant.Inc()
+		}
+	}
+
+	for i := range dg.Counters {
+		c := &dg.Counters[i]
+		st.m.counters.Inc()
+		w.sample(st, kindCounter, c.SourceIDType, c.SourceIDIndex, c.Sequence, 0, false)
+		w.countRecords(c.Records)
+		w.crecs = flowdoc.CounterRecords(c, w.crecs[:0])
+		if snap.Len() > 0 {
+			rf := route.Flow{Agent: agent, InIf: c.SourceIDIndex, OutIf: c.SourceIDIndex, HasIfIndex: c.SourceIDType == sflow.SourceIfIndex}
+			w.matches = snap.Match(&rf, w.matches[:0])
+		} else {
+			w.matches = w.matches[:0]
+		}
+		for j, rec := range w.crecs {
+			var rates *flowdoc.Rates
+			var r flowdoc.Rates
+			switch rec {
+			case sflow.CounterGenericInterface:
+				r = w.rates.Generic(dg, c, restarted)
+				rates = &r
+			case sflow.CounterVLAN:
+				r = w.rates.VLAN(dg, c, restarted)
+				rates = &r
+			}
+			w.body = flowdoc.AppendCounterBody(w.body[:0], dg, c, rec, rates, &meta)
+			id.Sample, id.Record, id.Counter, id.SampleKind, id.Tenant = uint32(i), uint32(j), true, kindCounter, ""
+			w.emit(&id, flowdoc.DatasetCounters, p, agent, "", "")
+			w.c.docsCounterOperator.Inc()
+			for _, mt := range w.matches {
+				id.Tenant = snap.Tenants[mt.Tenant].ID
+				w.emit(&id, flowdoc.DatasetCounters, p, agent, id.Tenant, "")
+				w.c.docsCounterTenant.Inc()
+			}
+		}
+	}
+	for i := range dg.Discards {
+		st.m.discards.Inc()
+		m.discards.Inc()
+		w.countRecords(dg.Discards[i].Records)
+	}
+	m.decodeDuration.Observe(time.Since(start).Seconds())
+	if len(w.docs) >= w.c.cfg.Batch {
+		w.flush()
+	}
+}
+
+func direction(m route.Match) string {
+	switch {
+	case m.Internal:
+		return flowdoc.DirectionInternal
+	case m.Rule == route.RuleSource:
+		return flowdoc.DirectionOutbound
+	case m.Rule == route.RuleDestination:
+		return flowdoc.DirectionInbound
+	}
+	return flowdoc.DirectionNone
+}
+
+// routeFlow extracts what routing looks at from a flow sample.
+func routeFlow(f *sflow.FlowSample, agent netip.Addr) route.Flow {
+	e := flowdoc.FlowEndpoints(f)
+	rf := route.Flow{Src: e.Src, Dst: e.Dst, Agent: agent, VLAN: uint32(e.VLAN)}
+	if in, ok := f.Input.IfIndex(); ok {
+		rf.InIf, rf.HasIfIndex = in, true
+	}
+	if out, ok := f.Output.IfIndex(); ok {
+		rf.OutIf, rf.HasIfIndex = out, true
+	}
+	return rf
+}
+
+// emit finishes the document in w.body (adding the tenant tail) into the
+// arena and queues it.
+func (w *worker) emit(id *flowdoc.IDKey, dataset string, p *receiver.Packet, agent netip.Addr, tenant, dir string) {
+	a := w.arena
+	start := len(a)
+	a = flowdoc.AppendID(a, id)
+	idEnd := len(a)
+	a = agent.AppendTo(a)
+	keyEnd := len(a)
+	a = append(a, w.body...)
+	if dataset == flowdoc.DatasetFlow {
+		a = flowdoc.AppendFlowTail(a, tenant, dir)
+	} else {
+		a = flowdoc.AppendCounterTail(a, tenant)
+	}
+	w.arena = a
+	// The id aliases the arena, which is not touched until the batch has
+	// been written (sinks must not keep documents after Write).
+	w.docs = append(w.docs, sink.Doc{
+		ID:      unsafe.String(&a[start], idEnd-start),
+		Dataset: dataset,
+		Tenant:  tenant,
+		Key:     a[idEnd:keyEnd:keyEnd],
+		Time:    p.Received,
+		Body:    a[keyEnd:len(a):len(a)],
+	})
+}
+
+// Idle flushes the batch when the queue runs dry.
+func (w *worker) Idle() {
+	if len(w.docs) > 0 {
+		w.flush()
+	}
+}
+
+// Close flushes what is left.
+func (w *worker) Close() { w.Idle() }
+
+func (w *worker) flush() {
+	for _, s := range w.c.sinks {
+		if err := s.Write(context.Background(), w.docs); err != nil {
+			w.c.metrics.lossSink.Add(float64(len(w.docs)))
+			w.c.log.Error("sink write failed", "sink", s.Name(), "documents", len(w.docs), "error", err)
+		}
+	}
+	clear(w.docs) // drop references to tenant strings
+	w.docs = w.docs[:0]
+	w.arena = w.arena[:0]
+}
+
+// track updates the agent's datagram sequence state. It returns the state
+// and whether the agent restarted.
+func (w *worker) track(k agentKey, dg *sflow.Datagram, now time.Time) (*agentState, bool) {
+	st, ok := w.agents[k]
+	boot := flowdoc.BootTime(now, dg.UptimeMS)
+	if !ok {
+		if len(w.agents) >= 4*w.c.cfg.MaxAgents {
+			clear(w.agents) // hostile senders inventing agents: start over
+		}
+		st = &agentState{m: w.c.agentMetrics(k), sources: map[sourceKey]sourceState{}}
+		w.agents[k] = st
+		st.seq, st.uptimeMS, st.bootMS = dg.Sequence, dg.UptimeMS, boot
+		st.m.datagrams.Inc()
+		st.m.lastSeen.Set(float64(now.UnixMilli()) / 1000)
+		return st, false
+	}
+	st.m.datagrams.Inc()
+	st.m.lastSeen.Set(float64(now.UnixMilli()) / 1000)
+	delta := int32(dg.Sequence - st.seq)
+	backwards := int32(dg.UptimeMS-st.uptimeMS) < -2000
+	restarted := false
+	switch {
+	case delta == 1:
+	case backwards || (delta <= 0 && dg.Sequence < 16 && st.seq >= 16):
+		// Uptime went back or the sequence started over: a restart.
+		restarted = true
+		st.m.restarts.Inc()
+		clear(st.sources)
+		st.bootMS = boot
+	case delta > 1:
+		gap := float64(delta - 1)
+		st.m.datagramGaps.Add(gap)
+		w.c.metrics.lossDatagramGaps.Add(gap)
+	default:
+		// Late or duplicate: keep the state, produce the documents.
+		st.m.reordered.Inc()
+		return st, false
+	}
+	st.seq, st.uptimeMS = dg.Sequence, dg.UptimeMS
+	if d := boot - st.bootMS; d > 5000 || d < -5000 {
+		st.bootMS = boot // the agent's clock and ours drifted apart
+	}
+	return st, restarted
+}
+
+// sample updates a source's sample sequence and reported drops.
+func (w *worker) sample(st *agentState, kind uint8, typ, index, seq, drops uint32, hasDrops bool) {
+	k := sourceKey{kind, typ, index}
+	prev, ok := st.sources[k]
+	if !ok && len(st.sources) >= maxSources {
+		clear(st.sources)
+	}
+	st.sources[k] = sourceState{seq: seq, drops: drops}
+	if !ok {
+		return
+	}
+	if d := int32(seq - prev.seq); d > 1 {
+		st.m.sampleGaps.Add(float64(d - 1))
+		w.c.metrics.lossSampleGaps.Add(float64(d - 1))
+	}
+	if hasDrops && drops > prev.drops {
+		st.m.drops.Add(float64(drops - prev.drops))
+		w.c.metrics.lossAgentDrops.Add(float64(drops - prev.drops))
+	}
+}
+
+func (w *worker) sender(a netip.Addr) decodeErrorMetrics {
+	d, ok := w.senders[a]
+	if !ok {
+		d = w.c.senderMetrics(a)
+		w.senders[a] = d
+	}
+	return d
+}
+
+func (w *worker) countRecords(recs []sflow.DataFormat) {
+	for _, r := range recs {
+		c, ok := w.recs[r]
+		if !ok {
+			if len(w.recs) >= maxFormats {
+				c = w.c.metrics.records.WithLabelValues("other")
+			} else {
+				c = w.c.metrics.records.WithLabelValues(r.String())
+				w.recs[r] = c
+			}
+		}
+		c.Inc()
+	}
+}
+
+func (w *worker) unknownCounter(u sflow.UnknownCount) prometheus.Counter {
+	k := sflow.UnknownCount{Kind: u.Kind, Format: u.Format}
+	c, ok := w.unknown[k]
+	if !ok {
+		if len(w.unknown) >= maxFormats {
+			return w.c.metrics.unknown.WithLabelValues(u.Kind.String(), "other")
+		}
+		c = w.c.metrics.unknown.WithLabelValues(u.Kind.String(), u.Format.String())
+		w.unknown[k] = c
+	}
+	return c
+}
