@@ -154,18 +154,22 @@ type AppStatus struct {
 // EntityStatus is the state of one entity: the orchestrator's desired
 // count against what the target runs.
 type EntityStatus struct {
-	ID          string            `json:"id"`
-	Type        string            `json:"type,omitempty"`
-	DependsOn   []string          `json:"depends_on,omitempty"`
-	Desired     int               `json:"desired"`
-	CountSource string            `json:"count_source,omitempty"`
-	CountReason string            `json:"count_reason,omitempty"`
-	Running     int               `json:"running"`
-	Healthy     int               `json:"healthy"`
-	Deploying   bool              `json:"deploying,omitempty"`
-	Drift       string            `json:"drift,omitempty"`
-	Error       string            `json:"error,omitempty"`
-	Instances   []target.Instance `json:"instances"`
+	ID          string   `json:"id"`
+	Type        string   `json:"type,omitempty"`
+	DependsOn   []string `json:"depends_on,omitempty"`
+	Desired     int      `json:"desired"`
+	CountSource string   `json:"count_source,omitempty"`
+	CountReason string   `json:"count_reason,omitempty"`
+	Running     int      `json:"running"`
+	Healthy     int      `json:"healthy"`
+	Deploying   bool     `json:"deploying,omitempty"`
+	Drift       string   `json:"drift,omitempty"`
+	Error       string   `json:"error,omitempty"`
+	// Rates are live throughput figures the server adds (e.g. a
+	// collector's samples_per_second), measured from the instances'
+	// metrics.
+	Rates     map[string]float64 `json:"rates,omitempty"`
+	Instances []target.Instance  `json:"instances"`
 }
 
 // Status reports app: every entity with desired, running and healthy

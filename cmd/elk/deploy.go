@@ -1,17 +1,90 @@
 package main
 
 import (
-	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/elk-project/elk/orchestrator"
 )
 
 func newDeployCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "deploy",
-		Short: "Deploy a blueprint",
+	var (
+		dryRun bool
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "deploy FILE",
+		Short: "Deploy a blueprint (or show its plan with --dry-run)",
+		Long: `Deploy the application a blueprint describes. The server shows the plan (what
+will be added, changed, removed), starts entities in dependency order, each
+once its dependencies are healthy, and rolls back what it created if an
+entity fails. Deploying the same blueprint again changes nothing.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("deploy: not implemented yet")
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return fmt.Errorf("read blueprint: %w", err)
+			}
+			c, err := apiClient()
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			var progress func(orchestrator.Event)
+			if output == "text" && !dryRun {
+				progress = func(ev orchestrator.Event) { printEvent(w, ev) }
+			}
+			res, err := c.Deploy(cmd.Context(), args[0], data, dryRun, progress)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return writeJSONOut(w, res)
+			}
+			if dryRun {
+				printPlan(w, res.Plan)
+				return nil
+			}
+			return nil
 		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show the plan without changing anything")
+	orchOutputFlag(cmd, &output)
+	return cmd
+}
+
+func printEvent(w io.Writer, ev orchestrator.Event) {
+	who := ev.Entity
+	if who == "" {
+		who = ev.App
+	}
+	fmt.Fprintf(w, "%s  %-12s %-9s %s\n", ev.Time.Local().Format("15:04:05"), who, ev.Action, ev.Message)
+}
+
+func printPlan(w io.Writer, p orchestrator.Plan) {
+	fmt.Fprintf(w, "plan for %s:\n", p.App)
+	sign := map[string]string{
+		orchestrator.ActionAdd: "+", orchestrator.ActionRemove: "-", orchestrator.ActionChange: "~",
+		orchestrator.ActionScale: "~", orchestrator.ActionRecreate: "+", orchestrator.ActionUnchanged: "=",
+	}
+	for _, c := range p.Changes {
+		line := fmt.Sprintf("  %s %-12s %-9s", sign[c.Action], c.Entity, c.Action)
+		if c.Action != orchestrator.ActionRemove {
+			line += fmt.Sprintf(" count %d", c.Count)
+		}
+		if len(c.Diff) > 0 {
+			line += "  (" + strings.Join(c.Diff, ", ") + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+	if p.Empty() {
+		fmt.Fprintln(w, "nothing to change")
 	}
 }

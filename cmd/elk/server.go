@@ -2,16 +2,76 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/elk-project/elk/orchestrator/server"
 )
 
+// defaultStateDir is where `elk server` keeps its state unless told.
+func defaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "elk")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "elk")
+	}
+	return ".elk"
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
 func newServerCmd() *cobra.Command {
-	return &cobra.Command{
+	var (
+		targetName, listen, stateDir, prom, logLevel string
+		wait                                         time.Duration
+	)
+	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the orchestrator server",
+		Long: `Run the orchestrator server: the HTTP API that elk deploy, status, scale and
+undeploy talk to, the embedded service registry, the policy engine, /metrics
+and /healthz. On the local target entities run as child processes; stopping
+the server stops them all, and a restarted server resumes its applications.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("server: not implemented yet")
+			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			switch targetName {
+			case "local":
+			case "nomad":
+				return errors.New("server: the nomad target is not available in this build; use --target local")
+			default:
+				return fmt.Errorf("server: unknown target %q (local or nomad)", targetName)
+			}
+			st, err := server.NewLocal(server.LocalConfig{
+				Listen: listen, StateDir: stateDir, Prometheus: prom, WaitTimeout: wait, Logger: log,
+			})
+			if err != nil {
+				return err
+			}
+			return st.Run(cmd.Context())
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&targetName, "target", "local", "where entities run: local (child processes) or nomad")
+	f.StringVar(&listen, "listen", "127.0.0.1:7878", "address of the HTTP API")
+	f.StringVar(&stateDir, "state-dir", defaultStateDir(), "directory for state, process logs and pid files (local target)")
+	f.StringVar(&prom, "prometheus", "", "Prometheus URL answering the policies' PromQL checks (optional)")
+	f.DurationVar(&wait, "wait-timeout", 2*time.Minute, "how long a deploy waits for an entity to become healthy")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
 }

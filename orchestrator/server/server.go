@@ -1,0 +1,334 @@
+// Package server is elk's orchestrator server: the HTTP JSON API the CLI
+// speaks (deploy, status, scale, undeploy), the embedded registry's
+// endpoints, the policy engine's endpoints, /metrics and /healthz. Stack
+// wires a whole server for the local target.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/elk-project/elk/orchestrator"
+)
+
+// Compiler turns a blueprint document into an application for the engine,
+// and tells what to do with its policies once deployed.
+type Compiler interface {
+	Compile(filename string, data []byte) (orchestrator.App, error)
+}
+
+// PolicySink receives the scaling policies of deployed applications (the
+// policy engine). Deployed is called after a successful deploy with the
+// blueprint text; Undeployed after an undeploy.
+type PolicySink interface {
+	Deployed(app orchestrator.App) error
+	Undeployed(app string)
+}
+
+// Deps are the server's collaborators. Engine and Compiler are required.
+type Deps struct {
+	Engine   *orchestrator.Engine
+	Compiler Compiler
+	// Registry serves /v1/registry/ (the embedded registry), if set.
+	Registry http.Handler
+	// Policies serves /v1/policies (the policy engine), if set.
+	Policies http.Handler
+	// PolicySink is told about deployed and undeployed applications.
+	PolicySink PolicySink
+	Metrics    *prometheus.Registry
+	Logger     *slog.Logger
+}
+
+// Server is the HTTP API.
+type Server struct {
+	deps Deps
+	log  *slog.Logger
+	mux  *http.ServeMux
+
+	// ctx is the server's lifetime: deploys outlive the request that
+	// started them but not the server.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	rates  *rates
+}
+
+// New builds the server; Serve runs it.
+func New(deps Deps) (*Server, error) {
+	if deps.Engine == nil || deps.Compiler == nil {
+		return nil, errors.New("server: engine and compiler are required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{deps: deps, log: deps.Logger, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, rates: newRates(deps.Engine)}
+	s.routes()
+	return s, nil
+}
+
+// Handler returns the API's handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	if s.deps.Metrics != nil {
+		m.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Metrics, promhttp.HandlerOpts{}))
+	}
+	m.HandleFunc("POST /v1/apps", s.deploy)
+	m.HandleFunc("GET /v1/apps", s.list)
+	m.HandleFunc("GET /v1/apps/{app}", s.status)
+	m.HandleFunc("DELETE /v1/apps/{app}", s.undeploy)
+	m.HandleFunc("POST /v1/apps/{app}/entities/{entity}/scale", s.scale)
+	if s.deps.Registry != nil {
+		m.Handle("/v1/registry/", s.deps.Registry)
+	}
+	if s.deps.Policies != nil {
+		m.Handle("/v1/policies", s.deps.Policies)
+		m.Handle("/v1/policies/", s.deps.Policies)
+	}
+}
+
+// Serve serves the API on l until ctx ends, then stops accepting requests,
+// interrupts deploys in flight (their journals let the next server resume
+// them) and returns.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	hs := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	s.wg.Go(func() { s.rates.run(s.ctx) })
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	select {
+	case err := <-errc:
+		s.cancel()
+		s.wg.Wait()
+		return fmt.Errorf("serve %s: %w", l.Addr(), err)
+	case <-ctx.Done():
+	}
+	s.cancel()
+	sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+	defer c()
+	_ = hs.Shutdown(sctx)
+	s.wg.Wait()
+	return nil
+}
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, orchestrator.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, orchestrator.ErrBusy):
+		return http.StatusConflict
+	case errors.Is(err, orchestrator.ErrInvalid), errors.Is(err, errBadRequest):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+var errBadRequest = errors.New("bad request")
+
+func writeErr(w http.ResponseWriter, err error) {
+	writeJSON(w, statusOf(err), ErrorBody{Error: err.Error()})
+}
+
+// DeployLine is one line of a streamed deploy response
+// (Accept: application/x-ndjson): events, then a result or an error.
+type DeployLine struct {
+	Event  *orchestrator.Event  `json:"event,omitempty"`
+	Result *orchestrator.Result `json:"result,omitempty"`
+	Error  string               `json:"error,omitempty"`
+}
+
+// FilenameHeader names the blueprint file for error positions.
+const FilenameHeader = "X-Elk-Filename"
+
+func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
+	data, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+	if err != nil {
+		writeErr(w, fmt.Errorf("read blueprint: %w: %w", errBadRequest, err))
+		return
+	}
+	name := r.Header.Get(FilenameHeader)
+	if name == "" {
+		name = "blueprint.yaml"
+	}
+	app, err := s.deps.Compiler.Compile(name, data)
+	if err != nil {
+		writeErr(w, fmt.Errorf("%w: %w", orchestrator.ErrInvalid, err))
+		return
+	}
+	dry, _ := strconv.ParseBool(r.URL.Query().Get("dry_run"))
+	stream := r.Header.Get("Accept") == "application/x-ndjson"
+
+	events := make(chan orchestrator.Event, 64)
+	type outcome struct {
+		res *orchestrator.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		res, err := s.deps.Engine.Deploy(s.ctx, app, orchestrator.DeployOptions{DryRun: dry, Progress: func(ev orchestrator.Event) {
+			select {
+			case events <- ev:
+			default: // a slow or gone client does not block the deploy
+			}
+		}})
+		if err == nil && !dry && s.deps.PolicySink != nil {
+			if perr := s.deps.PolicySink.Deployed(app); perr != nil {
+				s.log.Warn("load the application's policies", "app", app.Name, "error", perr)
+			}
+		}
+		done <- outcome{res, err}
+	}()
+	if !stream {
+		o := <-done
+		if o.err != nil {
+			writeErr(w, o.err)
+			return
+		}
+		writeJSON(w, http.StatusOK, o.res)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	flush := func() {
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+	flush()
+	for {
+		select {
+		case ev := <-events:
+			_ = enc.Encode(DeployLine{Event: &ev})
+			flush()
+		case o := <-done:
+			for len(events) > 0 {
+				ev := <-events
+				_ = enc.Encode(DeployLine{Event: &ev})
+			}
+			if o.err != nil {
+				_ = enc.Encode(DeployLine{Error: o.err.Error()})
+			} else {
+				_ = enc.Encode(DeployLine{Result: o.res})
+			}
+			flush()
+			return
+		case <-r.Context().Done():
+			return // the deploy goes on
+		}
+	}
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	names, err := s.deps.Engine.Apps(r.Context())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	out := []*orchestrator.AppStatus{}
+	for _, n := range names {
+		st, err := s.deps.Engine.Status(r.Context(), n)
+		if errors.Is(err, orchestrator.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		s.rates.annotate(st)
+		out = append(out, st)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	st, err := s.deps.Engine.Status(r.Context(), r.PathValue("app"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	s.rates.annotate(st)
+	writeJSON(w, http.StatusOK, st)
+}
+
+// ScaleRequest is the body of POST /v1/apps/{app}/entities/{entity}/scale.
+type ScaleRequest struct {
+	Count  int    `json:"count"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// ScaleResponse answers a scale request.
+type ScaleResponse struct {
+	App    string `json:"app"`
+	Entity string `json:"entity"`
+	Count  int    `json:"count"`
+}
+
+func (s *Server) scale(w http.ResponseWriter, r *http.Request) {
+	var req ScaleRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+		writeErr(w, fmt.Errorf("decode scale request: %w: %w", errBadRequest, err))
+		return
+	}
+	app, entity := r.PathValue("app"), r.PathValue("entity")
+	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Minute)
+	defer cancel()
+	if err := s.deps.Engine.Scale(ctx, app, entity, req.Count, orchestrator.ScaleOptions{Source: orchestrator.SourceOperator, Reason: req.Reason}); err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ScaleResponse{App: app, Entity: entity, Count: req.Count})
+}
+
+// UndeployResponse answers an undeploy.
+type UndeployResponse struct {
+	App     string   `json:"app"`
+	Removed []string `json:"removed"`
+}
+
+func (s *Server) undeploy(w http.ResponseWriter, r *http.Request) {
+	app := r.PathValue("app")
+	var removed []string
+	err := s.deps.Engine.Undeploy(s.ctx, app, func(ev orchestrator.Event) {
+		if ev.Action == "remove" {
+			removed = append(removed, ev.Entity)
+		}
+	})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if s.deps.PolicySink != nil {
+		s.deps.PolicySink.Undeployed(app)
+	}
+	writeJSON(w, http.StatusOK, UndeployResponse{App: app, Removed: removed})
+}
