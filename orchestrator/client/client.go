@@ -33,7 +33,9 @@ func (e *Error) Error() string { return e.Message }
 var ErrNotFound = errors.New("not found")
 
 // Is makes 404 answers match ErrNotFound.
-func (e *Error) Is(target error) bool { return target == ErrNotFound && e.Status == http.StatusNotFound }
+func (e *Error) Is(target error) bool {
+	return target == ErrNotFound && e.Status == http.StatusNotFound
+}
 
 // Client talks to one server.
 type Client struct {
