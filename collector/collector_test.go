@@ -1,0 +1,421 @@
+package collector
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/elk-project/elk/collector/sflow"
+	"github.com/elk-project/elk/collector/sink"
+	"github.com/elk-project/elk/collector/sink/file"
+)
+
+// syncBuffer is a log destination tests can read while the collector runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type running struct {
+	c      *Collector
+	reg    *prometheus.Registry
+	out    string
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startCollector(t *testing.T, tenants string) *running {
+	t.Helper()
+	dir := t.TempDir()
+	r := &running{reg: prometheus.NewRegistry(), out: filepath.Join(dir, "out.ndjson"), logs: &syncBuffer{}, done: make(chan error, 1)}
+	cfg := Config{Listen: "127.0.0.1:0", Metrics: "127.0.0.1:0", Sockets: 2, Workers: 2, Batch: 64}
+	if tenants != "" {
+		cfg.Tenants = filepath.Join(dir, "tenants.yaml")
+		if err := os.WriteFile(cfg.Tenants, []byte(tenants), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs, err := file.New(file.Config{Path: r.out}, file.Deps{Registry: r.reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(r.logs, nil))
+	r.c, err = New(cfg, Deps{Logger: log, Registry: r.reg, Sinks: []sink.Sink{fs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- r.c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+			t.Error("collector did not stop")
+		}
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(r.logs.String(), "collector listening") {
+		if time.Now().After(deadline) {
+			t.Fatal("no \"collector listening\" log line")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return r
+}
+
+// stop shuts the collector down as SIGTERM would and checks it exits cleanly.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	if err := <-r.done; err != nil {
+		t.Fatalf("Run returned %v, want nil", err)
+	}
+	r.done <- nil
+}
+
+func (r *running) metric(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.Metric {
+			for k, v := range labels {
+				found := false
+				for _, lp := range m.Label {
+					if lp.GetName() == k && lp.GetValue() == v {
+						found = true
+					}
+				}
+				if !found {
+					continue next
+				}
+			}
+			sum += metricValue(m)
+		}
+	}
+	return sum
+}
+
+func metricValue(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Histogram != nil:
+		return float64(m.Histogram.GetSampleCount())
+	}
+	return 0
+}
+
+// gen builds datagrams of one agent and keeps the truth.
+type gen struct {
+	agent          netip.Addr
+	seq, sampleSeq uint32
+	counterSeq     uint32
+	uptime         uint32
+	packets, bytes uint64
+	flows          int
+}
+
+func (g *gen) datagram(nflows int, counters bool, src, dst string) []byte {
+	g.seq++
+	g.uptime += 100
+	dg := &sflow.Datagram{AgentAddr: g.agent, Sequence: g.seq, UptimeMS: g.uptime}
+	for i := 0; i < nflows; i++ {
+		g.sampleSeq++
+		h := sflow.RawHeader{
+			Protocol: sflow.HeaderEthernet, FrameLength: uint32(100 + i*10),
+			SrcMAC: sflow.MAC{2, 0, 0, 0, 0, 1}, DstMAC: sflow.MAC{2, 0, 0, 0, 0, 2},
+			EtherType: 0x0800, Network: sflow.NetworkIPv4,
+			SrcIP: netip.MustParseAddr(src), DstIP: netip.MustParseAddr(dst),
+			IPProto: 17, TTL: 64, IPLength: uint16(82 + i*10), SrcPort: 5000, DstPort: 53,
+		}
+		h.Header = sflow.AppendFrame(nil, &h, 64)
+		h.HeaderSize = uint32(len(h.Header))
+		f := sflow.FlowSample{Sequence: g.sampleSeq, SourceIDIndex: 1, SamplingRate: 512, SamplePool: g.sampleSeq * 512,
+			Input: sflow.Interface{Value: 1}, Output: sflow.Interface{Value: 2}}
+		f.RawHeader = h
+		f.Present = sflow.HasRawHeader
+		f.Records = []sflow.DataFormat{sflow.FlowRawHeader}
+		dg.Flows = append(dg.Flows, f)
+		g.packets += 512
+		g.bytes += 512 * uint64(h.FrameLength)
+		g.flows++
+	}
+	if counters {
+		g.counterSeq++
+		c := sflow.CounterSample{Sequence: g.counterSeq, SourceIDIndex: 1}
+		c.Generic = sflow.GenericInterfaceCounters{IfIndex: 1, IfSpeed: 1e9, IfStatus: 3, InOctets: uint64(g.seq) * 1000,
+			OutOctets: sflow.Unknown64, InUcastPkts: g.seq, InErrors: sflow.Unknown32}
+		c.Present = sflow.HasGenericInterface
+		c.Records = []sflow.DataFormat{sflow.CounterGenericInterface}
+		dg.Counters = append(dg.Counters, c)
+	}
+	dg.NumSamples = uint32(len(dg.Flows) + len(dg.Counters))
+	return sflow.AppendDatagram(nil, dg)
+}
+
+type doc struct {
+	Event struct {
+		Dataset string `json:"dataset"`
+	} `json:"event"`
+	Network struct {
+		Packets   uint64 `json:"packets"`
+		Bytes     uint64 `json:"bytes"`
+		Direction string `json:"direction"`
+	} `json:"network"`
+	Organization *struct {
+		ID string `json:"id"`
+	} `json:"organization"`
+	Sflow struct {
+		Counters *struct {
+			Discontinuity bool     `json:"discontinuity"`
+			DeltaSeconds  *float64 `json:"delta_seconds"`
+		} `json:"counters"`
+	} `json:"sflow"`
+}
+
+func readDocs(t *testing.T, path string) []doc {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []doc
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var d doc
+		if err := json.Unmarshal(sc.Bytes(), &d); err != nil {
+			t.Fatalf("invalid JSON line %q: %v", sc.Text(), err)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+const tenants = `tenants:
+  - id: acme
+    networks: [10.1.0.0/16]
+  - id: globex
+    networks: [10.2.0.0/16, 10.1.5.0/24]
+`
+
+func TestEndToEnd(t *testing.T) {
+	r := startCollector(t, tenants)
+	conn, err := net.Dial("udp", r.c.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	a := &gen{agent: netip.MustParseAddr("192.0.2.1")}
+	b := &gen{agent: netip.MustParseAddr("192.0.2.2")}
+	send := func(p []byte) {
+		if _, err := conn.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 200; i++ {
+		send(a.datagram(5, i%10 == 0, "10.1.1.1", "10.2.2.2")) // acme → globex
+		send(b.datagram(3, false, "192.168.1.1", "8.8.8.8"))   // nobody's
+		if i%50 == 49 {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	// Agent b skips 4 datagrams (a network loss of 4).
+	b.seq += 4
+	send(b.datagram(1, false, "10.1.5.5", "10.1.5.6")) // acme and globex (longest match), internal
+	// Agent a restarts: sequence and uptime start over.
+	a.seq, a.uptime = 0, 0
+	send(a.datagram(1, true, "10.1.1.1", "10.2.2.2"))
+
+	wantFlows := a.flows + b.flows
+	deadline := time.Now().Add(10 * time.Second)
+	for r.metric(t, "elk_collector_documents_total", map[string]string{"dataset": "sflow.flow", "stream": "operator"}) < float64(wantFlows) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %v flow documents of %d", r.metric(t, "elk_collector_documents_total", map[string]string{"stream": "operator"}), wantFlows)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// /healthz and /metrics are served while running.
+	for _, path := range []string{"/healthz", "/metrics"} {
+		resp, err := http.Get("http://" + r.c.MetricsAddr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: status %d", path, resp.StatusCode)
+		}
+		if path == "/metrics" && !bytes.Contains(body, []byte("elk_collector_loss_total")) {
+			t.Errorf("/metrics lacks elk_collector_loss_total")
+		}
+	}
+	r.stop(t)
+
+	docs := readDocs(t, r.out)
+	var flows, counters int
+	var packets, bytes uint64
+	perTenant := map[string]int{}
+	dirs := map[string]string{}
+	discontinuities := 0
+	for _, d := range docs {
+		tenant := ""
+		if d.Organization != nil {
+			tenant = d.Organization.ID
+		}
+		switch d.Event.Dataset {
+		case "sflow.flow":
+			if tenant == "" {
+				flows++
+				packets += d.Network.Packets
+				bytes += d.Network.Bytes
+			} else {
+				perTenant[tenant]++
+				dirs[tenant+"/"+d.Network.Direction] = "seen"
+			}
+		case "sflow.counters":
+			counters++
+			if d.Sflow.Counters != nil && d.Sflow.Counters.Discontinuity {
+				discontinuities++
+			}
+		default:
+			t.Errorf("unexpected dataset %q", d.Event.Dataset)
+		}
+	}
+	if flows != wantFlows || packets != a.packets+b.packets || bytes != a.bytes+b.bytes {
+		t.Errorf("operator stream: %d flows, %d packets, %d bytes; want %d, %d, %d",
+			flows, packets, bytes, wantFlows, a.packets+b.packets, a.bytes+b.bytes)
+	}
+	if counters != 21 {
+		t.Errorf("%d counter documents, want 21", counters)
+	}
+	if discontinuities != 1 {
+		t.Errorf("%d counter discontinuities, want 1 (the restart)", discontinuities)
+	}
+	// acme: agent a's 1001 flows (source 10.1.1.1); globex: the same as
+	// destination, plus b's last flow (10.1.5.0/24 beats acme's /16).
+	if perTenant["acme"] != a.flows || perTenant["globex"] != a.flows+1 {
+		t.Errorf("tenant copies %v, want acme %d, globex %d", perTenant, a.flows, a.flows+1)
+	}
+	for _, want := range []string{"acme/outbound", "globex/inbound", "globex/internal"} {
+		if dirs[want] == "" {
+			t.Errorf("no %s tenant document (saw %v)", want, dirs)
+		}
+	}
+
+	checks := []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"elk_collector_agent_datagram_sequence_gaps_total", map[string]string{"agent": "192.0.2.2"}, 4},
+		{"elk_collector_agent_datagram_sequence_gaps_total", map[string]string{"agent": "192.0.2.1"}, 0},
+		{"elk_collector_agent_restarts_total", map[string]string{"agent": "192.0.2.1"}, 1},
+		{"elk_collector_agent_sample_sequence_gaps_total", nil, 0},
+		{"elk_collector_loss_total", map[string]string{"stage": "network", "unit": "datagrams"}, 4},
+		{"elk_collector_loss_total", map[string]string{"stage": "queue"}, 0},
+		{"elk_collector_agent_samples_total", map[string]string{"agent": "192.0.2.1", "type": "flow"}, float64(a.flows)},
+		{"elk_collector_agent_sampling_rate", map[string]string{"agent": "192.0.2.2"}, 512},
+		{"elk_collector_estimated_packets_total", nil, float64(a.packets + b.packets)},
+		{"elk_collector_estimated_bytes_total", nil, float64(a.bytes + b.bytes)},
+		{"elk_collector_tenant_estimated_packets_total", map[string]string{"tenant": "acme"}, float64(a.packets)},
+		{"elk_collector_unmatched_flows_total", nil, float64(b.flows - 1)},
+		{"elk_collector_received_datagrams_total", nil, 402},
+		{"elk_sink_documents_total", map[string]string{"sink": "file", "outcome": "written"}, float64(len(docs))},
+	}
+	for _, c := range checks {
+		if got := r.metric(t, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+func TestDecodeErrorsAreCounted(t *testing.T) {
+	r := startCollector(t, "")
+	conn, err := net.Dial("udp", r.c.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte{0, 0, 0, 4, 0, 0, 0, 1})         // version 4
+	conn.Write([]byte{0, 0, 0, 5, 0, 0, 0, 1, 192, 0}) // truncated
+	conn.Write((&gen{agent: netip.MustParseAddr("192.0.2.7")}).datagram(2, false, "10.0.0.1", "10.0.0.2"))
+	deadline := time.Now().Add(5 * time.Second)
+	for r.metric(t, "elk_collector_received_datagrams_total", nil) < 3 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.stop(t)
+	if got := r.metric(t, "elk_collector_decode_errors_total", map[string]string{"agent": "127.0.0.1", "reason": "bad_version"}); got != 1 {
+		t.Errorf("bad_version errors = %v, want 1", got)
+	}
+	if got := r.metric(t, "elk_collector_loss_total", map[string]string{"stage": "decode"}); got != 2 {
+		t.Errorf("decode loss = %v, want 2", got)
+	}
+	if n := len(readDocs(t, r.out)); n != 2 {
+		t.Errorf("%d documents, want 2 from the good datagram", n)
+	}
+}
+
+func TestBadTenantTableRejectedAtStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.yaml")
+	os.WriteFile(path, []byte("tenants:\n  - id: ../x\n"), 0o644)
+	fs, _ := file.New(file.Config{Path: filepath.Join(t.TempDir(), "o")}, file.Deps{})
+	_, err := New(Config{Listen: "127.0.0.1:0", Tenants: path}, Deps{Sinks: []sink.Sink{fs}, Registry: prometheus.NewRegistry()})
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:2:9") {
+		t.Errorf("New error = %v, want a file:line:col error", err)
+	}
+}
