@@ -323,3 +323,9 @@ func workerFor(a netip.Addr, n int) int {
 
 // isClosed reports whether err comes from reading a closed socket.
 func isClosed(err error) bool { return errors.Is(err, net.ErrClosed) }
+
+// NewPacket wraps data as a received datagram, for replay tools and tests
+// that drive a Handler directly.
+func NewPacket(data []byte, src netip.AddrPort, received time.Time) *Packet {
+	return &Packet{buf: data, N: len(data), Src: src, Received: received}
+}
