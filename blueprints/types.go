@@ -58,7 +58,7 @@ var types = map[string]TypeInfo{
 	TypeSFlowCollector: {Name: TypeSFlowCollector, Help: "elk sFlow collector (elk collector)", Config: map[string]Field{
 		"port":       {KindPort, "UDP port the collector listens on (default 6343); shared by all instances"},
 		"output":     {KindStrings, "outputs: file:PATH, stdout, kafka:ENTITY[/TOPIC], elasticsearch:ENTITY"},
-		"tenants":    {KindStringMap, "tenant routing: tenant name -> CIDR list or agent address"},
+		"tenants":    {KindString, "tenant table YAML file (reloaded when it changes)"},
 		"metrics":    {KindBool, "serve Prometheus metrics on a per-instance port (default true)"},
 		"extra_args": {KindStrings, "additional command-line arguments"},
 	}},
@@ -67,6 +67,8 @@ var types = map[string]TypeInfo{
 		"address":    {KindString, "host:port receiving the datagrams, instead of collector"},
 		"rate":       {KindInt, "samples per second"},
 		"agents":     {KindInt, "number of simulated sFlow agents"},
+		"scenario":   {KindString, "rate shape over time: steady, spike, ramp or diurnal"},
+		"duration":   {KindDuration, "how long each run sends (default 8760h: until stopped)"},
 		"extra_args": {KindStrings, "additional command-line arguments"},
 	}},
 	TypeIngest: {Name: TypeIngest, Help: "Kafka to Elasticsearch ingest worker (elk ingest)", Config: map[string]Field{

@@ -222,7 +222,7 @@ func (b *builder) collector() {
 	port := b.e.Config.Int("port", DefaultSFlowPort)
 	b.spec.Ports = []target.Port{{Name: "sflow", Static: port, Proto: "udp"}}
 	b.metricsPort()
-	args := []string{"collector", "--listen", ":" + "${port.sflow}", "--metrics-listen", ":${port.metrics}"}
+	args := []string{"collector", "--listen", "0.0.0.0:${port.sflow}", "--metrics", "0.0.0.0:${port.metrics}"}
 	outputs := b.e.Config.Strings("output")
 	if len(outputs) == 0 {
 		outputs = []string{"stdout"}
@@ -230,14 +230,8 @@ func (b *builder) collector() {
 	for _, o := range outputs {
 		args = append(args, "--output", b.output(o))
 	}
-	tenants := b.e.Config.StringMap("tenants")
-	names := make([]string, 0, len(tenants))
-	for t := range tenants {
-		names = append(names, t)
-	}
-	sort.Strings(names)
-	for _, t := range names {
-		args = append(args, "--tenant", t+"="+tenants[t])
+	if t := b.e.Config.String("tenants", ""); t != "" {
+		args = append(args, "--tenants", t)
 	}
 	b.elk(args...)
 	b.resources(500, 256)
@@ -286,22 +280,28 @@ func (b *builder) agent() {
 	if n := b.e.Config.Int("agents", 0); n > 0 {
 		args = append(args, "--agents", strconv.Itoa(n))
 	}
+	if sc := b.e.Config.String("scenario", ""); sc != "" {
+		args = append(args, "--scenario", sc)
+	}
+	// The agent sends for --duration and exits; an entity runs until
+	// stopped.
+	args = append(args, "--duration", b.e.Config.Duration("duration", 8760*time.Hour).String())
 	b.elk(args...)
 	b.resources(200, 128)
 }
 
 func (b *builder) ingest() {
-	b.metricsPort()
+	b.spec.Ports = []target.Port{{Name: "metrics", Proto: "tcp"}}
+	b.spec.Health = target.Health{HTTPPath: "/metrics", Port: "metrics", Interval: 5 * time.Second, Timeout: 2 * time.Second}
 	topic := b.e.Config.String("topic", "flows")
 	group := b.e.Config.String("group", discovery.ServiceName(b.app.Name, b.e.ID))
 	k := b.e.Config.String("kafka", "kafka")
 	es := b.e.Config.String("elasticsearch", "elasticsearch")
 	b.elk("ingest",
-		"--kafka", b.addr(k, b.portOf(k, DefaultKafkaPort)),
-		"--topic", topic,
+		"--kafka", b.addr(k, b.portOf(k, DefaultKafkaPort))+"/"+topic,
 		"--group", group,
-		"--elasticsearch", "http://"+b.addr(es, b.portOf(es, DefaultElasticsearchPort)),
-		"--metrics-listen", ":${port.metrics}")
+		"--output", "elasticsearch:http://"+b.addr(es, b.portOf(es, DefaultElasticsearchPort)),
+		"--metrics", "0.0.0.0:${port.metrics}")
 	b.resources(300, 256)
 }
 
@@ -310,8 +310,8 @@ func (b *builder) esExporter() {
 	b.spec.Health = target.Health{HTTPPath: "/metrics", Port: "metrics", Interval: 10 * time.Second, Timeout: 3 * time.Second}
 	es := b.e.Config.String("elasticsearch", "elasticsearch")
 	b.elk("agent", "es-exporter",
-		"--elasticsearch", "http://"+b.addr(es, b.portOf(es, DefaultElasticsearchPort)),
-		"--listen", ":${port.metrics}")
+		"--es", "http://"+b.addr(es, b.portOf(es, DefaultElasticsearchPort)),
+		"--listen", "0.0.0.0:${port.metrics}")
 	b.resources(100, 64)
 }
 

@@ -68,7 +68,7 @@ func TestSFlowStackSpecs(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := find(specs, "collector")
-	want := []string{"/opt/elk", "collector", "--listen", ":${port.sflow}", "--metrics-listen", ":${port.metrics}",
+	want := []string{"/opt/elk", "collector", "--listen", "0.0.0.0:${port.sflow}", "--metrics", "0.0.0.0:${port.metrics}",
 		"--output", "kafka:sflow-kafka.service.consul:9092/flows"}
 	if !slices.Equal(c.Command, want) {
 		t.Errorf("collector command\n got  %q\n want %q", c.Command, want)
@@ -91,7 +91,8 @@ func TestSFlowStackSpecs(t *testing.T) {
 		t.Errorf("agent command %q", a.Command)
 	}
 	in := find(specs, "ingest")
-	if !slices.Contains(in.Command, "http://sflow-elasticsearch.service.consul:9200") || in.Count != 2 {
+	if !slices.Contains(in.Command, "elasticsearch:http://sflow-elasticsearch.service.consul:9200") ||
+		!slices.Contains(in.Command, "sflow-kafka.service.consul:9092/flows") || in.Count != 2 {
 		t.Errorf("ingest command %q count %d", in.Command, in.Count)
 	}
 	p := find(specs, "prometheus")
@@ -111,7 +112,7 @@ func TestLocalDemo(t *testing.T) {
 		t.Errorf("collector command %q", c.Command)
 	}
 	a := find(specs, "agent")
-	if !slices.Contains(a.Command, "127.0.0.1:6343") {
+	if !slices.Contains(a.Command, "127.0.0.1:6343") || !slices.Contains(a.Command, "8760h0m0s") {
 		t.Errorf("agent command %q", a.Command)
 	}
 }
