@@ -72,14 +72,13 @@ func (d *Decoder) Decode(b []byte, dg *Datagram) error {
 		format := DataFormat(be32(b, off))
 		length := be32(b, off+4)
 		start := off + sizeSampleHeader
-		if uint64(length) > uint64(len(b)-start) {
+		// Lengths are XDR opaque lengths: the data is padded to 4 bytes.
+		padded := (uint64(length) + 3) &^ 3
+		if padded > uint64(len(b)-start) {
 			return errAt(ReasonTruncated, off+4, "sample")
 		}
-		if length%4 != 0 {
-			return errAt(ReasonBadLength, off+4, "sample")
-		}
-		end := start + int(length)
-		s := b[start:end:end]
+		s := b[start : start+int(length) : start+int(length)]
+		end := start + int(padded)
 		switch format {
 		case SampleFlow, SampleFlowExpanded:
 			err = d.decodeFlowSample(s, start, format == SampleFlowExpanded, dg)
@@ -152,9 +151,11 @@ func (dg *Datagram) nextFlow() *FlowSample {
 		dg.Flows = append(dg.Flows, FlowSample{})
 	}
 	f := &dg.Flows[n]
-	fd := f.FlowData
-	fd.reset()
-	*f = FlowSample{FlowData: fd}
+	f.FlowData.reset()
+	f.Expanded = false
+	f.Sequence, f.SourceIDType, f.SourceIDIndex = 0, 0, 0
+	f.SamplingRate, f.SamplePool, f.Drops = 0, 0, 0
+	f.Input, f.Output = Interface{}, Interface{}
 	return f
 }
 
@@ -166,7 +167,22 @@ func (dg *Datagram) nextCounter() *CounterSample {
 		dg.Counters = append(dg.Counters, CounterSample{})
 	}
 	c := &dg.Counters[n]
-	*c = CounterSample{Records: c.Records[:0]}
+	c.Expanded = false
+	c.Sequence, c.SourceIDType, c.SourceIDIndex = 0, 0, 0
+	c.Records = c.Records[:0]
+	if c.Present&HasGenericInterface != 0 {
+		c.Generic = GenericInterfaceCounters{}
+	}
+	if c.Present&HasEthernetInterface != 0 {
+		c.Ethernet = EthernetInterfaceCounters{}
+	}
+	if c.Present&HasVLAN != 0 {
+		c.VLAN = VLANCounters{}
+	}
+	if c.Present&HasProcessor != 0 {
+		c.Processor = ProcessorCounters{}
+	}
+	c.Present = 0
 	return c
 }
 
@@ -178,9 +194,9 @@ func (dg *Datagram) nextDiscard() *DiscardSample {
 		dg.Discards = append(dg.Discards, DiscardSample{})
 	}
 	s := &dg.Discards[n]
-	fd := s.FlowData
-	fd.reset()
-	*s = DiscardSample{FlowData: fd}
+	s.FlowData.reset()
+	s.Sequence, s.SourceIDType, s.SourceIDIndex = 0, 0, 0
+	s.Drops, s.Input, s.Output, s.Reason = 0, 0, 0, 0
 	return s
 }
 
@@ -278,11 +294,12 @@ func (d *Decoder) decodeFlowRecords(s []byte, off, base int, n uint32, fd *FlowD
 		format := DataFormat(be32(s, off))
 		length := be32(s, off+4)
 		start := off + 8
-		if uint64(length) > uint64(len(s)-start) || length%4 != 0 {
+		padded := (uint64(length) + 3) &^ 3
+		if padded > uint64(len(s)-start) {
 			return errAt(ReasonBadLength, base+off+4, "flow_record")
 		}
-		end := start + int(length)
-		r := s[start:end:end]
+		r := s[start : start+int(length) : start+int(length)]
+		end := start + int(padded)
 		rbase := base + start
 		fd.Records = append(fd.Records, format)
 		switch format {
@@ -491,11 +508,12 @@ func decodeCounterSample(s []byte, base int, expanded bool, dg *Datagram) error 
 		format := DataFormat(be32(s, off))
 		length := be32(s, off+4)
 		start := off + 8
-		if uint64(length) > uint64(len(s)-start) || length%4 != 0 {
+		padded := (uint64(length) + 3) &^ 3
+		if padded > uint64(len(s)-start) {
 			return errAt(ReasonBadLength, base+off+4, "counter_record")
 		}
-		end := start + int(length)
-		r := s[start:end:end]
+		r := s[start : start+int(length) : start+int(length)]
+		end := start + int(padded)
 		rbase := base + start
 		c.Records = append(c.Records, format)
 		switch format {

@@ -71,13 +71,13 @@ func TestDecodeErrors(t *testing.T) {
 		{"sample count too large", w(5, 1, 1, 0, 1, 1, 0xFFFFFFFF), false, ReasonCountLimit},
 		{"sample count beyond bytes", cat(w(5, 1, 1, 0, 1, 1, 2), tlv(99), w(0)), false, ReasonCountLimit},
 		{"sample longer than datagram", cat(w(5, 1, 1, 0, 1, 1, 1), w(1, 100), w(0, 0)), false, ReasonTruncated},
-		{"sample length not aligned", dgram(cat(w(99, 3), []byte{1, 2, 3, 4})), false, ReasonBadLength},
+		{"sample padding beyond datagram", cat(w(5, 1, 1, 0, 1, 1, 1), w(99, 5), []byte{1, 2, 3, 4, 5}), false, ReasonTruncated},
 		{"flow sample too short", dgram(tlv(1, w(1, 2, 3))), false, ReasonBadLength},
 		{"expanded flow sample too short", dgram(tlv(3, w(1, 2, 3, 4, 5, 6, 7, 8))), false, ReasonBadLength},
 		{"92-byte datagram claiming 0xFFFFFFFF records", regression92(), false, ReasonCountLimit},
 		{"compact flow sample claiming 0xFFFFFFFF records", dgram(tlv(1, w(1, 7, 256, 2560, 0, 7, 8, 0xFFFFFFFF))), false, ReasonCountLimit},
 		{"flow record longer than sample", dgram(flowSample(cat(w(1, 64), w(1, 2)))), false, ReasonBadLength},
-		{"flow record length not aligned", dgram(flowSample(cat(w(1, 6), w(1, 2)))), false, ReasonBadLength},
+		{"flow record padding beyond sample", dgram(flowSample(cat(w(1, 6), []byte{1, 2, 3, 4}))), false, ReasonBadLength},
 		{"raw header length beyond record", dgram(flowSample(tlv(1, w(1, 1500, 4, 200), make([]byte, 8)))), false, ReasonBadLength},
 		{"raw header record too short", dgram(flowSample(tlv(1, w(1, 1500)))), false, ReasonBadLength},
 		{"ethernet record too short", dgram(flowSample(tlv(2, w(1, 2, 3)))), false, ReasonBadLength},
@@ -192,6 +192,30 @@ func TestDecodeSkipsUnknown(t *testing.T) {
 		want(t, "unknown", dg.Unknown[i], wantUnknown[i])
 	}
 	want(t, "unknown total", dg.UnknownTotal(), 6)
+}
+
+// TestDecodeUnalignedLengths: lengths are XDR opaque lengths, so a length
+// that is not a multiple of 4 is followed by padding, as sflowtool reads it.
+func TestDecodeUnalignedLengths(t *testing.T) {
+	hdr := cat(ethDst, ethSrc, []byte{0x08, 0x00}, ipv4(17), udpBytes) // 42 bytes
+	raw := cat(w(1, uint32(16+len(hdr))), w(1, 1500, 4, uint32(len(hdr))), hdr, []byte{0, 0})
+	vendor := cat(w(4413<<12|9, 5), []byte{1, 2, 3, 4, 5, 0, 0, 0})
+	b := dgram(
+		cat(w(4413<<12|7, 3), []byte{9, 9, 9, 0}), // unknown sample of 3 bytes + padding
+		flowSample(vendor, raw),
+	)
+	var d Decoder
+	var dg Datagram
+	if err := d.Decode(b, &dg); err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if len(dg.Flows) != 1 || !dg.Flows[0].Has(HasRawHeader) {
+		t.Fatalf("got %d flows, want 1 with a raw header", len(dg.Flows))
+	}
+	h := &dg.Flows[0].RawHeader
+	want(t, "header size", len(h.Header), len(hdr))
+	want(t, "dst port", h.DstPort, uint16(0xc000))
+	want(t, "unknown", dg.UnknownTotal(), 2)
 }
 
 func TestInterfaceWords(t *testing.T) {

@@ -14,9 +14,9 @@ const (
 	// ReasonCountLimit: a count (samples, records, AS path, communities)
 	// is larger than the remaining bytes could hold.
 	ReasonCountLimit = "count_limit"
-	// ReasonBadLength: a declared length is inconsistent: a sample or
-	// record longer than its container, not a multiple of 4, or too short
-	// for the fixed part of a known structure.
+	// ReasonBadLength: a declared length is inconsistent: a record longer
+	// than its sample, a header longer than its record, or a structure too
+	// short for the fixed part of its known type.
 	ReasonBadLength = "bad_length"
 	// ReasonTrailingData: bytes remain after the last declared sample.
 	// Reported only in Strict mode.
