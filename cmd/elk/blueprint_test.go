@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 )
@@ -83,5 +84,21 @@ func TestBlueprintRender(t *testing.T) {
 	task := jobs[3]["TaskGroups"].([]any)[0].(map[string]any)["Tasks"].([]any)[0].(map[string]any)
 	if task["Driver"] != "raw_exec" || task["Config"].(map[string]any)["command"] != "/usr/local/bin/elk" {
 		t.Errorf("collector task %v", task)
+	}
+}
+
+// TestRenderGolden keeps deploy/nomad/sflow-stack.jobs.json equal to what
+// `elk blueprint render` prints.
+func TestRenderGolden(t *testing.T) {
+	out, _, err := runBlueprint(t, "render", "--elk-binary", "/usr/local/bin/elk", "../../blueprints/library/sflow-stack.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("../../deploy/nomad/sflow-stack.jobs.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != string(want) {
+		t.Errorf("deploy/nomad/sflow-stack.jobs.json is stale: regenerate it with\n  elk blueprint render --elk-binary /usr/local/bin/elk blueprints/library/sflow-stack.yaml > deploy/nomad/sflow-stack.jobs.json")
 	}
 }
