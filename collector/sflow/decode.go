@@ -65,6 +65,7 @@ func (d *Decoder) Decode(b []byte, dg *Datagram) error {
 	if uint64(n) > uint64((len(b)-off)/sizeSampleHeader) {
 		return errAt(ReasonCountLimit, off-4, "datagram")
 	}
+	dg.reserve(b, off, int(n))
 	for i := uint32(0); i < n; i++ {
 		if len(b)-off < sizeSampleHeader {
 			return errAt(ReasonTruncated, len(b), "sample")
@@ -128,6 +129,55 @@ func readAddress(b []byte, off int, ctx string) (netip.Addr, int, error) {
 		return netip.AddrFrom16([16]byte(b[off+4 : off+20])), off + 20, nil
 	}
 	return netip.Addr{}, 0, errAt(ReasonBadAddressType, off, ctx)
+}
+
+// reserve makes room for the samples of the datagram b (n samples from
+// off) before decoding them, so that each slice grows at most once, to its
+// exact size, rather than by repeated doubling. It only walks the sample
+// headers when some slice might be too small.
+func (dg *Datagram) reserve(b []byte, off, n int) {
+	if cap(dg.Flows) >= n && cap(dg.Counters) >= n && cap(dg.Discards) >= n {
+		return
+	}
+	var nf, nc, nd int
+	for i := 0; i < n && len(b)-off >= sizeSampleHeader; i++ {
+		switch DataFormat(be32(b, off)) {
+		case SampleFlow, SampleFlowExpanded:
+			nf++
+		case SampleCounter, SampleCounterExpanded:
+			nc++
+		case SampleDiscardedPackets:
+			nd++
+		}
+		padded := (uint64(be32(b, off+4)) + 3) &^ 3
+		if padded > uint64(len(b)-off-sizeSampleHeader) {
+			break
+		}
+		off += sizeSampleHeader + int(padded)
+	}
+	dg.Flows = grow(dg.Flows, nf)
+	dg.Counters = grow(dg.Counters, nc)
+	dg.Discards = grow(dg.Discards, nd)
+}
+
+// grow returns s (of length 0) with capacity for at least n elements. The
+// elements between 0 and the old capacity are carried over so that the
+// slices inside them keep their capacity.
+func grow[T any](s []T, n int) []T {
+	if cap(s) >= n {
+		return s
+	}
+	g := make([]T, cap(s), n)
+	copy(g, s[:cap(s)])
+	return g[:0]
+}
+
+// growWords returns s emptied, with capacity for at least n words.
+func growWords[T any](s []T, n int) []T {
+	if cap(s) >= n {
+		return s[:0]
+	}
+	return make([]T, 0, n)
 }
 
 func (dg *Datagram) addUnknown(kind StructureKind, f DataFormat) {
@@ -287,6 +337,7 @@ func (d *Decoder) decodeFlowRecords(s []byte, off, base int, n uint32, fd *FlowD
 	if uint64(n) > uint64((len(s)-off)/8) {
 		return errAt(ReasonCountLimit, base+off-4, "flow_records")
 	}
+	fd.Records = growWords(fd.Records, int(n))
 	for i := uint32(0); i < n; i++ {
 		if len(s)-off < 8 {
 			return errAt(ReasonBadLength, base+off, "flow_record")
@@ -426,6 +477,7 @@ func decodeGateway(r []byte, base int, g *ExtendedGateway) error {
 	if uint64(nseg) > uint64((len(r)-o)/8) {
 		return errAt(ReasonCountLimit, base+o-4, "extended_gateway.as_path")
 	}
+	path = grow(path, int(nseg))
 	for i := uint32(0); i < nseg; i++ {
 		if len(r)-o < 8 {
 			return errAt(ReasonBadLength, base+o, "extended_gateway.as_path")
@@ -443,7 +495,7 @@ func decodeGateway(r []byte, base int, g *ExtendedGateway) error {
 		}
 		seg := &path[n]
 		seg.Type = typ
-		asns := seg.ASNs[:0]
+		asns := growWords(seg.ASNs, int(cnt))
 		for j := uint32(0); j < cnt; j++ {
 			asns = append(asns, be32(r, o))
 			o += 4
@@ -461,6 +513,7 @@ func decodeGateway(r []byte, base int, g *ExtendedGateway) error {
 		g.Communities = comms
 		return errAt(ReasonCountLimit, base+o-4, "extended_gateway.communities")
 	}
+	comms = growWords(comms, int(nc))
 	for j := uint32(0); j < nc; j++ {
 		comms = append(comms, be32(r, o))
 		o += 4
@@ -501,6 +554,7 @@ func decodeCounterSample(s []byte, base int, expanded bool, dg *Datagram) error 
 	if uint64(n) > uint64((len(s)-off)/8) {
 		return errAt(ReasonCountLimit, base+off-4, "counter_records")
 	}
+	c.Records = growWords(c.Records, int(n))
 	for i := uint32(0); i < n; i++ {
 		if len(s)-off < 8 {
 			return errAt(ReasonBadLength, base+off, "counter_record")
