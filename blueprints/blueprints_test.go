@@ -211,3 +211,27 @@ func TestEmptyAndMultiDoc(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkParseStack(b *testing.B) {
+	data, err := os.ReadFile("library/sflow-stack.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse("sflow-stack.yaml", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseInvalidYAML(b *testing.B) {
+	data, err := os.ReadFile("testdata/bad/invalid-yaml.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		Parse("invalid-yaml.yaml", data)
+	}
+}

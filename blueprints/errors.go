@@ -120,4 +120,4 @@ func yamlError(file string, data []byte, err error) error {
 
 // maxRefineLines bounds the files whose YAML errors are located by
 // re-parsing prefixes.
-const maxRefineLines = 2000
+const maxRefineLines = 500
