@@ -52,14 +52,19 @@ func regression92() []byte {
 	return b
 }
 
-func TestDecodeErrors(t *testing.T) {
+// errorCase is a malformed datagram and the reason it must be rejected.
+type errorCase struct {
+	name   string
+	in     []byte
+	strict bool
+	reason string
+}
+
+// errorCases returns hand-built malformed datagrams, one or more for each
+// error reason; FuzzDecode uses them as seeds too.
+func errorCases() []errorCase {
 	gatewayHead := w(1, 0x0A000001, 65000, 65001, 65002)
-	tests := []struct {
-		name   string
-		in     []byte
-		strict bool
-		reason string
-	}{
+	return []errorCase{
 		{"empty", nil, false, ReasonTruncated},
 		{"seven bytes", []byte{0, 0, 0, 5, 0, 0, 0}, false, ReasonTruncated},
 		{"version 4", cat(w(4, 1, 0, 0, 0, 0, 0)), false, ReasonBadVersion},
@@ -104,7 +109,10 @@ func TestDecodeErrors(t *testing.T) {
 		{"discard records count", dgram(tlv(5, w(1, 0, 7, 0, 7, 0, 258, 0xFFFFFFFF))), false, ReasonCountLimit},
 		{"trailing data in strict mode", cat(dgram(), w(0)), true, ReasonTrailingData},
 	}
-	for _, tc := range tests {
+}
+
+func TestDecodeErrors(t *testing.T) {
+	for _, tc := range errorCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			d := Decoder{Strict: tc.strict}
 			var dg Datagram

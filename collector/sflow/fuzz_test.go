@@ -8,8 +8,8 @@ import (
 
 // FuzzDecode feeds arbitrary bytes to the decoder. The corpus in
 // testdata/fuzz/FuzzDecode holds real datagrams made by pmacctd's sfprobe
-// plugin; the encoder's output and the 92-byte regression datagram are
-// added as seeds here. It checks that Decode never panics, that every
+// plugin; the encoder's output and the malformed datagrams of
+// TestDecodeErrors (including the 92-byte regression) are added as seeds. It checks that Decode never panics, that every
 // error is a *DecodeError with a known reason and an offset inside the
 // input, and that a successfully decoded datagram re-encodes to bytes that
 // decode to the same model and re-encode to the same bytes.
@@ -17,6 +17,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add(AppendDatagram(nil, fullDatagram()))
 	f.Add(AppendDatagram(nil, &Datagram{AgentAddr: fullDatagram().AgentAddr}))
 	f.Add(regression92())
+	for _, tc := range errorCases() {
+		f.Add(tc.in)
+	}
 	reasons := map[string]bool{}
 	for _, r := range Reasons() {
 		reasons[r] = true
