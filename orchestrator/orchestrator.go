@@ -116,17 +116,23 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 // Target returns the engine's target.
 func (e *Engine) Target() target.Target { return e.tg }
 
-// Run resumes interrupted deploys, then refreshes the per-entity gauges
-// and drift until ctx ends.
+// Run resumes interrupted deploys (retrying until the KV answers), then
+// refreshes the per-entity gauges and drift until ctx ends.
 func (e *Engine) Run(ctx context.Context) error {
 	e.metrics.leader.Set(1)
 	defer e.metrics.leader.Set(0)
-	if err := e.Resume(ctx); err != nil {
-		e.log.Error("resume interrupted deploys", "error", err)
-	}
 	t := time.NewTicker(e.cfg.RefreshInterval)
 	defer t.Stop()
+	resumed := false
 	for {
+		// Resume interrupted deploys, retrying while the KV is unreachable.
+		if !resumed {
+			if err := e.Resume(ctx); err != nil {
+				e.log.Error("resume interrupted deploys", "error", err)
+			} else {
+				resumed = true
+			}
+		}
 		e.refresh(ctx)
 		select {
 		case <-ctx.Done():

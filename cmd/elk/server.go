@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -34,8 +33,8 @@ func newLogger(level string) (*slog.Logger, error) {
 
 func newServerCmd() *cobra.Command {
 	var (
-		targetName, listen, stateDir, prom, logLevel string
-		wait                                         time.Duration
+		targetName, listen, stateDir, prom, logLevel, elkBinary string
+		wait                                                    time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -43,23 +42,28 @@ func newServerCmd() *cobra.Command {
 		Long: `Run the orchestrator server: the HTTP API that elk deploy, status, scale and
 undeploy talk to, the embedded service registry, the policy engine, /metrics
 and /healthz. On the local target entities run as child processes; stopping
-the server stops them all, and a restarted server resumes its applications.`,
+the server stops them all, and a restarted server resumes its applications.
+On the nomad target (NOMAD_ADDR, NOMAD_TOKEN, CONSUL_HTTP_ADDR, ...) each
+entity is a Nomad job, discovery and state live in Consul.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := newLogger(logLevel)
 			if err != nil {
 				return err
 			}
+			var st *server.Stack
 			switch targetName {
 			case "local":
+				st, err = server.NewLocal(server.LocalConfig{
+					Listen: listen, StateDir: stateDir, Prometheus: prom, WaitTimeout: wait, Logger: log,
+				})
 			case "nomad":
-				return errors.New("server: the nomad target is not available in this build; use --target local")
+				st, err = server.NewNomad(server.NomadConfig{
+					Listen: listen, ElkBinary: elkBinary, Prometheus: prom, WaitTimeout: wait, Logger: log,
+				})
 			default:
 				return fmt.Errorf("server: unknown target %q (local or nomad)", targetName)
 			}
-			st, err := server.NewLocal(server.LocalConfig{
-				Listen: listen, StateDir: stateDir, Prometheus: prom, WaitTimeout: wait, Logger: log,
-			})
 			if err != nil {
 				return err
 			}
@@ -70,6 +74,7 @@ the server stops them all, and a restarted server resumes its applications.`,
 	f.StringVar(&targetName, "target", "local", "where entities run: local (child processes) or nomad")
 	f.StringVar(&listen, "listen", "127.0.0.1:7878", "address of the HTTP API")
 	f.StringVar(&stateDir, "state-dir", defaultStateDir(), "directory for state, process logs and pid files (local target)")
+	f.StringVar(&elkBinary, "elk-binary", "elk", "path of the elk binary on the Nomad client nodes (nomad target)")
 	f.StringVar(&prom, "prometheus", "", "Prometheus URL answering the policies' PromQL checks (optional)")
 	f.DurationVar(&wait, "wait-timeout", 2*time.Minute, "how long a deploy waits for an entity to become healthy")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")

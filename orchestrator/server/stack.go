@@ -19,9 +19,11 @@ import (
 	"github.com/elk-project/elk/orchestrator"
 	"github.com/elk-project/elk/orchestrator/catalog"
 	"github.com/elk-project/elk/orchestrator/discovery"
+	"github.com/elk-project/elk/orchestrator/discovery/consul"
 	"github.com/elk-project/elk/orchestrator/discovery/embedded"
 	"github.com/elk-project/elk/orchestrator/target"
 	"github.com/elk-project/elk/orchestrator/target/local"
+	"github.com/elk-project/elk/orchestrator/target/nomad"
 	"github.com/elk-project/elk/policies"
 	"github.com/elk-project/elk/policies/engine"
 	"github.com/elk-project/elk/policies/source"
@@ -253,4 +255,57 @@ func (s *Stack) Run(ctx context.Context) error {
 		s.Registry.Close()
 	}
 	return err
+}
+
+// NomadConfig configures a server running the nomad target. Nomad and
+// Consul are reached through their usual environment variables
+// (NOMAD_ADDR, NOMAD_TOKEN, NOMAD_NAMESPACE, NOMAD_REGION, NOMAD_CACERT...,
+// CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN).
+type NomadConfig struct {
+	// Listen is the API address (default 127.0.0.1:7878).
+	Listen string
+	// ElkBinary is the path of the elk binary on the Nomad client nodes
+	// (default "elk", found in their PATH).
+	ElkBinary string
+	// Prometheus, if set, answers the policies' PromQL checks.
+	Prometheus  string
+	WaitTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// NewNomad builds a server that deploys onto Nomad, registers and
+// resolves through Consul and keeps its state in Consul KV.
+func NewNomad(cfg NomadConfig) (*Stack, error) {
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:7878"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	log := cfg.Logger
+	tg, err := nomad.New(nomad.Config{Logger: log.With("component", "nomad")})
+	if err != nil {
+		return nil, err
+	}
+	ccfg := consul.Config{Logger: log.With("component", "consul")}
+	reg, err := consul.NewRegistry(ccfg)
+	if err != nil {
+		return nil, err
+	}
+	kv, err := consul.NewKV(ccfg)
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
+	}
+	st, err := assemble(tg, kv, reg, nil, catalog.Options{Target: blueprints.TargetNomad, ElkBinary: cfg.ElkBinary},
+		cfg.Prometheus, cfg.WaitTimeout, log)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	st.Addr, st.listener = "http://"+l.Addr().String(), l
+	return st, nil
 }
