@@ -197,6 +197,24 @@ func TestAppendFrameParses(t *testing.T) {
 			IPProto: protoICMP, TTL: 1, IPLength: 28, ICMPType: 8,
 			Parsed: LayerEthernet | LayerMPLS | LayerIPv4 | LayerICMP,
 		}},
+		{"bare ipv6 tcp", RawHeader{
+			Protocol: HeaderIPv6, Network: NetworkIPv6,
+			SrcIP: netip.MustParseAddr("2001:db8::1"), DstIP: netip.MustParseAddr("2001:db8::2"),
+			IPProto: protoTCP, TTL: 64, IPLength: 60, SrcPort: 22, DstPort: 50000, TCPFlags: 0x12,
+			Parsed: LayerIPv6 | LayerTCP,
+		}},
+		{"bare mpls ipv4 udp", RawHeader{
+			Protocol: HeaderMPLS, MPLSLabels: 1, MPLSTopLabel: 3,
+			Network: NetworkIPv4, SrcIP: netip.MustParseAddr("10.9.9.9"), DstIP: netip.MustParseAddr("10.8.8.8"),
+			IPProto: protoUDP, TTL: 2, IPLength: 100, SrcPort: 4000, DstPort: 4001,
+			Parsed: LayerMPLS | LayerIPv4 | LayerUDP,
+		}},
+		{"bare ipv4 icmp fragment head", RawHeader{
+			Protocol: HeaderIPv4, Network: NetworkIPv4,
+			SrcIP: netip.MustParseAddr("10.1.1.1"), DstIP: netip.MustParseAddr("10.1.1.2"),
+			IPProto: protoICMP, TTL: 9, IPLength: 1500, MoreFragments: true, ICMPType: 0,
+			Parsed: LayerIPv4 | LayerICMP,
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
