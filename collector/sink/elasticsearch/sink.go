@@ -34,7 +34,13 @@ type Sink struct {
 
 	slots    chan struct{} // one token per in-flight document
 	inflight atomic.Int64
-	retryQ   chan *item
+
+	// Flush waits for the documents accepted before it: each document is
+	// counted in the epoch it was accepted in, and Flush starts a new one.
+	epochMu sync.Mutex
+	epoch   uint64
+	pending map[uint64]int64
+	retryQ  chan *item
 
 	mu        sync.Mutex
 	healthy   bool
@@ -56,6 +62,7 @@ type item struct {
 	doc     sink.Doc // owned copies
 	index   string
 	attempt int
+	epoch   uint64
 	batch   *drainBatch // non-nil for documents drained from the spool
 }
 
@@ -96,11 +103,11 @@ func New(cfg Config, deps Deps) (*Sink, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	client, err := NewClient(cfg)
+	m, err := newMetrics(deps.Registry, "elasticsearch")
 	if err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(deps.Registry, "elasticsearch")
+	client, err := newClient(cfg, func(d time.Duration) { m.bulkDuration.Observe(d.Seconds()) })
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +125,7 @@ func New(cfg Config, deps Deps) (*Sink, error) {
 		runCtx:    ctx,
 		cancel:    cancel,
 		idxCache:  map[indexKey]string{},
+		pending:   map[uint64]int64{},
 	}
 	if cfg.SpoolDir != "" {
 		sp, err := openSpool(cfg.SpoolDir, cfg.SpoolMaxBytes, deps.Now)
@@ -133,14 +141,6 @@ func New(cfg Config, deps Deps) (*Sink, error) {
 		FlushBytes:    cfg.FlushBytes,
 		FlushInterval: cfg.FlushInterval,
 		FilterPath:    []string{"errors", "items.*.status", "items.*.error.type", "items.*.error.reason"},
-		OnFlushStart: func(ctx context.Context) context.Context {
-			return context.WithValue(ctx, flushStartKey{}, time.Now())
-		},
-		OnFlushEnd: func(ctx context.Context) {
-			if t, ok := ctx.Value(flushStartKey{}).(time.Time); ok {
-				s.m.bulkDuration.Observe(time.Since(t).Seconds())
-			}
-		},
 		OnError: func(_ context.Context, err error) {
 			s.m.bulkErrors.Inc()
 		},
@@ -162,8 +162,6 @@ func New(cfg Config, deps Deps) (*Sink, error) {
 	go s.maintainLoop()
 	return s, nil
 }
-
-type flushStartKey struct{}
 
 // Name implements sink.Sink.
 func (s *Sink) Name() string { return "elasticsearch" }
@@ -217,15 +215,16 @@ func (s *Sink) Write(ctx context.Context, docs []sink.Doc) error {
 				return fmt.Errorf("elasticsearch sink: waiting for the cluster: %w", err)
 			}
 		}
-		if err := s.acquire(ctx); err != nil {
+		epoch, err := s.acquire(ctx)
+		if err != nil {
 			for k := i; k < len(docs); k++ {
 				s.count(docs[k].Tenant, OutcomeFailed)
 			}
 			return fmt.Errorf("elasticsearch sink: %w", err)
 		}
-		it := &item{doc: copyDoc(d), index: s.indexFor(d)}
+		it := &item{doc: copyDoc(d), index: s.indexFor(d), epoch: epoch}
 		if err := s.add(it); err != nil {
-			s.release()
+			s.release(epoch)
 			s.count(d.Tenant, OutcomeFailed)
 			errs = append(errs, err)
 		}
@@ -244,21 +243,54 @@ func copyDoc(d *sink.Doc) sink.Doc {
 	}
 }
 
-func (s *Sink) acquire(ctx context.Context) error {
+// acquire takes an in-flight slot, blocking while all are taken, and returns
+// the epoch the document is counted in.
+func (s *Sink) acquire(ctx context.Context) (uint64, error) {
 	select {
 	case s.slots <- struct{}{}:
-		s.m.backlog.Set(float64(s.inflight.Add(1)))
-		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return 0, ctx.Err()
 	case <-s.runCtx.Done():
-		return errors.New("sink closed")
+		return 0, errors.New("sink closed")
 	}
+	s.m.backlog.Set(float64(s.inflight.Add(1)))
+	s.epochMu.Lock()
+	e := s.epoch
+	s.pending[e]++
+	s.epochMu.Unlock()
+	return e, nil
 }
 
-func (s *Sink) release() {
+func (s *Sink) release(epoch uint64) {
+	s.epochMu.Lock()
+	if s.pending[epoch]--; s.pending[epoch] <= 0 {
+		delete(s.pending, epoch)
+	}
+	s.epochMu.Unlock()
 	<-s.slots
 	s.m.backlog.Set(float64(s.inflight.Add(-1)))
+}
+
+// nextEpoch starts a new epoch and returns the previous one.
+func (s *Sink) nextEpoch() uint64 {
+	s.epochMu.Lock()
+	defer s.epochMu.Unlock()
+	e := s.epoch
+	s.epoch++
+	return e
+}
+
+// pendingUpTo counts the unsettled documents of epochs <= e.
+func (s *Sink) pendingUpTo(e uint64) int64 {
+	s.epochMu.Lock()
+	defer s.epochMu.Unlock()
+	var n int64
+	for k, v := range s.pending {
+		if k <= e {
+			n += v
+		}
+	}
+	return n
 }
 
 func (s *Sink) count(tenant, outcome string) {
@@ -286,7 +318,7 @@ func (s *Sink) done(it *item, outcome string) {
 	if it.batch != nil {
 		it.batch.finish(false)
 	}
-	s.release()
+	s.release(it.epoch)
 }
 
 var statusRE = regexp.MustCompile(`\[(\d{3})`)
@@ -322,7 +354,7 @@ func (s *Sink) onFailure(it *item, res esutil.BulkIndexerResponseItem, err error
 	case it.batch != nil:
 		// Still in its spool segment: the segment is drained again later.
 		it.batch.finish(true)
-		s.release()
+		s.release(it.epoch)
 	case s.spool != nil:
 		n, serr := s.spool.append([]sink.Doc{it.doc})
 		if n == 1 {
@@ -331,7 +363,7 @@ func (s *Sink) onFailure(it *item, res esutil.BulkIndexerResponseItem, err error
 			s.log.Error("document lost: spool refused it", "error", serr)
 			s.count(it.doc.Tenant, OutcomeFailed)
 		}
-		s.release()
+		s.release(it.epoch)
 	default:
 		s.retryLater(it)
 	}
@@ -368,7 +400,7 @@ func (s *Sink) abandon(it *item) {
 	if it.batch != nil {
 		it.batch.finish(true)
 	}
-	s.release()
+	s.release(it.epoch)
 }
 
 func (s *Sink) isHealthy() bool {
@@ -494,12 +526,13 @@ func (s *Sink) drainOne() error {
 	b.remaining.Store(int64(len(recs)))
 	for i := range recs {
 		d := &recs[i].doc
-		if err := s.acquire(s.runCtx); err != nil {
+		epoch, err := s.acquire(s.runCtx)
+		if err != nil {
 			return err
 		}
-		it := &item{doc: *d, index: s.indexFor(d), batch: b}
+		it := &item{doc: *d, index: s.indexFor(d), batch: b, epoch: epoch}
 		if err := s.add(it); err != nil {
-			s.release()
+			s.release(epoch)
 			return fmt.Errorf("queueing spooled document: %w", err)
 		}
 	}
@@ -608,15 +641,17 @@ func (s *Sink) indexFor(d *sink.Doc) string {
 // Flush implements sink.Sink: it returns when every document accepted so far
 // is acknowledged (or counted as failed), including spooled ones.
 func (s *Sink) Flush(ctx context.Context) error {
+	epoch := s.nextEpoch()
+	if s.pendingUpTo(epoch) > 0 && s.isHealthy() {
+		// Send what is buffered now rather than at the next interval.
+		if err := s.bi.Flush(ctx); err != nil && ctx.Err() != nil {
+			return fmt.Errorf("elasticsearch sink: flush: %w", ctx.Err())
+		}
+	}
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if s.inflight.Load() > 0 && s.isHealthy() {
-			if err := s.bi.Flush(ctx); err != nil && ctx.Err() != nil {
-				return fmt.Errorf("elasticsearch sink: flush: %w", ctx.Err())
-			}
-		}
-		if s.inflight.Load() == 0 && (s.spool == nil || s.spool.empty()) {
+		if s.pendingUpTo(epoch) == 0 && (s.spool == nil || s.spool.empty()) {
 			return nil
 		}
 		select {

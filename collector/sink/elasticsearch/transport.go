@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	es "github.com/elastic/go-elasticsearch/v8"
@@ -16,10 +17,19 @@ import (
 // X-Elastic-Product (OpenSearch, Elasticsearch before 7.14) as Elasticsearch,
 // so the client's product check accepts them: elk only uses the bulk, index
 // template, count and nodes APIs, which these engines share.
-type productTransport struct{ next http.RoundTripper }
+//
+// It also times bulk requests for the sink's bulk duration metric.
+type productTransport struct {
+	next        http.RoundTripper
+	observeBulk func(time.Duration)
+}
 
 func (t productTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
 	res, err := t.next.RoundTrip(req)
+	if t.observeBulk != nil && strings.HasSuffix(req.URL.Path, "/_bulk") {
+		t.observeBulk(time.Since(start))
+	}
 	if err == nil && res.Header.Get("X-Elastic-Product") == "" {
 		res.Header.Set("X-Elastic-Product", "Elasticsearch")
 	}
@@ -31,6 +41,10 @@ func (t productTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // retries with backoff on 429/502/503/504 and connection errors. It works
 // against Elasticsearch 7, 8, 9 and OpenSearch 2.
 func NewClient(cfg Config) (*es.Client, error) {
+	return newClient(cfg, nil)
+}
+
+func newClient(cfg Config, observeBulk func(time.Duration)) (*es.Client, error) {
 	cfg.extractCredentials()
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 60 * time.Second
@@ -61,7 +75,7 @@ func NewClient(cfg Config) (*es.Client, error) {
 		Username:      cfg.Username,
 		Password:      cfg.Password,
 		APIKey:        cfg.APIKey,
-		Transport:     productTransport{next: ht},
+		Transport:     productTransport{next: ht, observeBulk: observeBulk},
 		RetryOnStatus: []int{429, 502, 503, 504},
 		MaxRetries:    3,
 		RetryBackoff: func(attempt int) time.Duration {

@@ -1,0 +1,349 @@
+// Package pipeline_test checks elk's flow pipeline end to end against the
+// real Elasticsearch and Kafka of deploy/dev/services: synthetic agent
+// traffic with a truth file must land in Elasticsearch exactly once per flow
+// sample — through collector → Elasticsearch and through collector → Kafka →
+// ingest → Elasticsearch — also when Elasticsearch goes away for a minute,
+// the Kafka broker restarts, or an ingest worker is killed.
+//
+// ELK_TEST_ES and ELK_TEST_KAFKA point at the services; tests skip when they
+// are unset (and fail when ELK_TEST_REQUIRE_SERVICES=1).
+// ELK_TEST_OUTAGE sets the Elasticsearch outage (default 60s);
+// ELK_TEST_OUTAGE_REAL=1 stops the real server with deploy/dev/services
+// instead of cutting a proxy.
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/elk-project/elk/test/pipeline/harness"
+)
+
+var elkBin string
+
+func TestMain(m *testing.M) {
+	if os.Getenv("ELK_TEST_ES") != "" {
+		dir, err := os.MkdirTemp("", "elk-pipeline-test-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		elkBin = filepath.Join(dir, "elk")
+		build := exec.Command("go", "build", "-o", elkBin, "github.com/elk-project/elk/cmd/elk")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building elk:", err)
+			os.Exit(1)
+		}
+		code := m.Run()
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+func need(t *testing.T, vars ...string) []string {
+	t.Helper()
+	var vals []string
+	for _, v := range vars {
+		val := os.Getenv(v)
+		if val == "" {
+			if os.Getenv("ELK_TEST_REQUIRE_SERVICES") == "1" {
+				t.Fatalf("%s is unset but ELK_TEST_REQUIRE_SERVICES=1 (run deploy/dev/services up and source deploy/dev/env)", v)
+			}
+			t.Skipf("%s unset: skipping the pipeline test against real services (run deploy/dev/services up)", v)
+		}
+		vals = append(vals, val)
+	}
+	return vals
+}
+
+// run is one test's pipeline: its own index prefix, topic and group.
+type run struct {
+	t      *testing.T
+	es     *harness.ES
+	esURL  string
+	kafka  string
+	prefix string
+	topic  string
+	dir    string
+	procs  []*harness.Proc
+}
+
+func newRun(t *testing.T, esURL, kafka string) *run {
+	id := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	r := &run{
+		t: t, es: harness.NewES(esURL), esURL: esURL, kafka: kafka,
+		prefix: "sflow-t" + id, topic: "elk-test-" + id, dir: t.TempDir(),
+	}
+	t.Cleanup(func() {
+		for _, p := range r.procs {
+			p.Kill()
+			if t.Failed() {
+				t.Logf("--- %s log (tail):\n%s", p.Name, p.Tail(3000))
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := r.es.Delete(ctx, r.prefix); err != nil {
+			t.Logf("cleanup: %v", err)
+		}
+		for _, sub := range []string{"a", "b"} {
+			_ = r.es.Delete(ctx, r.prefix+sub)
+		}
+	})
+	return r
+}
+
+func (r *run) start(name string, args ...string) *harness.Proc {
+	r.t.Helper()
+	p, err := harness.Start(name, elkBin, filepath.Join(r.dir, fmt.Sprintf("%s-%d.log", name, len(r.procs))), args...)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.procs = append(r.procs, p)
+	return p
+}
+
+// esOutput is an elasticsearch: output writing under prefix (with a spool
+// when spool is true) to esURL.
+func (r *run) esOutput(esURL, prefix string, spool bool) string {
+	q := url.Values{"index_prefix": {prefix}, "flush_interval": {"200ms"}}
+	if spool {
+		q.Set("spool", filepath.Join(r.dir, "spool-"+prefix))
+	}
+	return "elasticsearch:" + esURL + "?" + q.Encode()
+}
+
+// collector starts elk collector with outputs and returns its UDP port.
+func (r *run) collector(outputs ...string) int {
+	r.t.Helper()
+	port, err := harness.FreeUDPPort()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	args := []string{"collector", "--listen", fmt.Sprintf("127.0.0.1:%d", port)}
+	for _, o := range outputs {
+		args = append(args, "--output", o)
+	}
+	r.start("collector", args...)
+	time.Sleep(1500 * time.Millisecond)
+	return port
+}
+
+func (r *run) ingest(esURL, prefix, group string) *harness.Proc {
+	return r.start("ingest", "ingest", "--kafka", r.kafka+"/"+r.topic, "--group", group,
+		"--output", r.esOutput(esURL, prefix, false))
+}
+
+// agent sends rate flow samples/s for d to port and returns the truth.
+func (r *run) agent(port int, rate int, d time.Duration, seed int) harness.Truth {
+	r.t.Helper()
+	p := r.startAgent(port, rate, d, seed)
+	return r.waitAgent(p, d)
+}
+
+func (r *run) startAgent(port int, rate int, d time.Duration, seed int) *harness.Proc {
+	truth := filepath.Join(r.dir, fmt.Sprintf("truth-%d.json", seed))
+	return r.start("agent", "agent", "--target", fmt.Sprintf("127.0.0.1:%d", port),
+		"--rate", strconv.Itoa(rate), "--duration", d.String(), "--seed", strconv.Itoa(seed), "--truth", truth)
+}
+
+func (r *run) waitAgent(p *harness.Proc, d time.Duration) harness.Truth {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
+	defer cancel()
+	if err := p.Wait(ctx); err != nil {
+		r.t.Fatalf("agent: %v\n%s", err, p.Tail(2000))
+	}
+	truth, err := harness.ReadTruth(p.Cmd.Args[len(p.Cmd.Args)-1])
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if truth.FlowSamples == 0 {
+		r.t.Fatal("agent sent no flow samples")
+	}
+	return truth
+}
+
+// expectExactly waits until the untenanted flow index of prefix holds the
+// truth's flow samples, then checks nothing more arrives and Σ network.bytes
+// equals the truth.
+func (r *run) expectExactly(prefix string, truth harness.Truth, timeout time.Duration) {
+	r.t.Helper()
+	pattern := prefix + "-flow-default-*"
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	n, err := r.es.WaitCount(ctx, pattern, int64(truth.FlowSamples))
+	if err != nil {
+		r.t.Fatalf("%s: %d of %d flow documents after %s", pattern, n, truth.FlowSamples, timeout)
+	}
+	time.Sleep(3 * time.Second) // anything extra still on its way
+	bg := context.Background()
+	_ = r.es.Refresh(bg, pattern)
+	n, err = r.es.Count(bg, pattern)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	sum, err := r.es.Sum(bg, pattern, "network.bytes")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Logf("%s: %d flow documents (truth %d), Σ network.bytes %.0f (truth %d)", pattern, n, truth.FlowSamples, sum, truth.Bytes)
+	if n != int64(truth.FlowSamples) {
+		r.t.Errorf("%s holds %d flow documents, want exactly %d", pattern, n, truth.FlowSamples)
+	}
+	if math.Abs(sum-float64(truth.Bytes)) > 0.5 {
+		r.t.Errorf("%s: Σ network.bytes = %.0f, want %d", pattern, sum, truth.Bytes)
+	}
+}
+
+func TestCollectorToElasticsearch(t *testing.T) {
+	vals := need(t, "ELK_TEST_ES")
+	r := newRun(t, vals[0], "")
+	port := r.collector(r.esOutput(r.esURL, r.prefix, true))
+	truth := r.agent(port, 2000, 8*time.Second, 11)
+	r.expectExactly(r.prefix, truth, time.Minute)
+}
+
+func TestCollectorKafkaIngestToElasticsearch(t *testing.T) {
+	vals := need(t, "ELK_TEST_ES", "ELK_TEST_KAFKA")
+	r := newRun(t, vals[0], vals[1])
+	port := r.collector("kafka:" + r.kafka + "/" + r.topic)
+	r.ingest(r.esURL, r.prefix, r.topic)
+	truth := r.agent(port, 2000, 8*time.Second, 12)
+	r.expectExactly(r.prefix, truth, time.Minute)
+}
+
+// outage stops Elasticsearch for d, either by cutting the proxy the
+// pipeline talks through or (ELK_TEST_OUTAGE_REAL=1) by stopping the server.
+type outage struct {
+	proxy *harness.Proxy
+	real  bool
+}
+
+func (o outage) down(t *testing.T) {
+	if o.real {
+		services(t, "stop", "es")
+		return
+	}
+	o.proxy.Cut()
+}
+
+func (o outage) up(t *testing.T) {
+	if o.real {
+		services(t, "start", "es")
+		return
+	}
+	o.proxy.Restore()
+}
+
+func services(t *testing.T, args ...string) {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(root, "deploy/dev/services")
+	if _, err := os.Stat(script); err != nil {
+		t.Skipf("%s not found: %v", script, err)
+	}
+	cmd := exec.Command(script, args...)
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("deploy/dev/services %v: %v\n%s", args, err, out)
+	}
+	t.Logf("deploy/dev/services %v: %s", args, out)
+}
+
+// TestElasticsearchOutage sends traffic through both paths while
+// Elasticsearch is unreachable for a minute: the collector spools, ingest
+// stops committing (Kafka buffers), and afterwards both indices hold exactly
+// the truth.
+func TestElasticsearchOutage(t *testing.T) {
+	vals := need(t, "ELK_TEST_ES", "ELK_TEST_KAFKA")
+	r := newRun(t, vals[0], vals[1])
+	d := 60 * time.Second
+	if v := os.Getenv("ELK_TEST_OUTAGE"); v != "" {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil {
+			t.Fatalf("ELK_TEST_OUTAGE: %v", err)
+		}
+	}
+	o := outage{real: os.Getenv("ELK_TEST_OUTAGE_REAL") == "1"}
+	esURL := r.esURL
+	if !o.real {
+		u, err := url.Parse(r.esURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := harness.NewProxy(u.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		o.proxy = p
+		esURL = "http://" + p.Addr()
+	}
+	direct, viaKafka := r.prefix+"a", r.prefix+"b"
+	port := r.collector(r.esOutput(esURL, direct, true), "kafka:"+r.kafka+"/"+r.topic)
+	r.ingest(esURL, viaKafka, r.topic)
+
+	send := 20 * time.Second
+	agent := r.startAgent(port, 1000, send, 13)
+	time.Sleep(4 * time.Second)
+	t.Logf("elasticsearch down for %s (real stop: %v)", d, o.real)
+	o.down(t)
+	downAt := time.Now()
+	truth := r.waitAgent(agent, send)
+	time.Sleep(time.Until(downAt.Add(d)))
+	o.up(t)
+	t.Logf("elasticsearch back; %d flow samples sent", truth.FlowSamples)
+	r.expectExactly(direct, truth, 2*time.Minute)
+	r.expectExactly(viaKafka, truth, 2*time.Minute)
+}
+
+// TestKafkaBrokerRestart restarts the broker while the collector publishes
+// and ingest consumes.
+func TestKafkaBrokerRestart(t *testing.T) {
+	vals := need(t, "ELK_TEST_ES", "ELK_TEST_KAFKA")
+	r := newRun(t, vals[0], vals[1])
+	port := r.collector("kafka:" + r.kafka + "/" + r.topic)
+	r.ingest(r.esURL, r.prefix, r.topic)
+	send := 25 * time.Second
+	agent := r.startAgent(port, 1000, send, 14)
+	time.Sleep(5 * time.Second)
+	services(t, "stop", "kafka")
+	time.Sleep(3 * time.Second)
+	services(t, "start", "kafka")
+	truth := r.waitAgent(agent, send)
+	r.expectExactly(r.prefix, truth, 3*time.Minute)
+}
+
+// TestIngestKilled runs two ingest workers in one group, SIGKILLs one in the
+// middle of the run and restarts it.
+func TestIngestKilled(t *testing.T) {
+	vals := need(t, "ELK_TEST_ES", "ELK_TEST_KAFKA")
+	r := newRun(t, vals[0], vals[1])
+	port := r.collector("kafka:" + r.kafka + "/" + r.topic)
+	victim := r.ingest(r.esURL, r.prefix, r.topic)
+	r.ingest(r.esURL, r.prefix, r.topic)
+	send := 15 * time.Second
+	agent := r.startAgent(port, 2000, send, 15)
+	time.Sleep(6 * time.Second)
+	victim.Kill()
+	t.Log("ingest worker killed (SIGKILL)")
+	time.Sleep(3 * time.Second)
+	r.ingest(r.esURL, r.prefix, r.topic)
+	truth := r.waitAgent(agent, send)
+	r.expectExactly(r.prefix, truth, 2*time.Minute)
+}
