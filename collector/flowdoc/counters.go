@@ -216,25 +216,12 @@ func AppendCounterBody(b []byte, dg *sflow.Datagram, c *sflow.CounterSample, rec
 		ifIndex = sflow.Interface{Value: c.Generic.IfIndex}
 	}
 	b = appendObserver(b, dg, ifIndex, sflow.Interface{}, 0, 0)
-	b = append(b, `,"sflow":{"agent":{"sub_id":`...)
-	b = appendUint(b, uint64(dg.SubAgentID))
-	b = append(b, `,"uptime_ms":`...)
-	b = appendUint(b, uint64(dg.UptimeMS))
-	b = append(b, `},"datagram":{"sequence":`...)
-	b = appendUint(b, uint64(dg.Sequence))
-	b = append(b, `},"sample":{"type":"`...)
+	typ := "counter"
 	if c.Expanded {
-		b = append(b, "expanded_counter"...)
-	} else {
-		b = append(b, "counter"...)
+		typ = "expanded_counter"
 	}
-	b = append(b, `","sequence":`...)
-	b = appendUint(b, uint64(c.Sequence))
-	b = append(b, `,"source_id_type":`...)
-	b = appendUint(b, uint64(c.SourceIDType))
-	b = append(b, `,"source_id_index":`...)
-	b = appendUint(b, uint64(c.SourceIDIndex))
-	b = append(b, `},"record":`...)
+	b = appendSflowHead(b, dg, typ, c.Sequence, c.SourceIDType, c.SourceIDIndex)
+	b = append(b, `,"record":`...)
 	b = appendFormat(b, rec)
 	b = append(b, `,"counters":{`...)
 	switch rec {

@@ -225,44 +225,55 @@ func appendObserver(b []byte, dg *sflow.Datagram, in, out sflow.Interface, inVLA
 		b = append(b, `,"ip":`...)
 		b = appendIP(b, dg.AgentAddr)
 	}
-	if idx, ok := in.IfIndex(); (ok && idx != 0) || inVLAN != 0 {
-		b = append(b, `,"ingress":{`...)
-		sep := false
-		if ok && idx != 0 {
-			b = append(b, `"interface":{"id":`...)
-			b = appendQuotedUint(b, uint64(idx))
-			b = append(b, '}')
-			sep = true
+	b = appendSide(b, "ingress", in, inVLAN)
+	b = appendSide(b, "egress", out, outVLAN)
+	return append(b, '}')
+}
+
+// appendSide appends observer.ingress or observer.egress: the interface
+// (when the word names one) and the VLAN (when known).
+func appendSide(b []byte, name string, i sflow.Interface, vlan uint32) []byte {
+	idx, ok := i.IfIndex()
+	hasIf := ok && idx != 0
+	if !hasIf && vlan == 0 {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, `":{`...)
+	if hasIf {
+		b = append(b, `"interface":{"id":`...)
+		b = appendQuotedUint(b, uint64(idx))
+		b = append(b, '}')
+		if vlan != 0 {
+			b = append(b, ',')
 		}
-		if inVLAN != 0 {
-			if sep {
-				b = append(b, ',')
-			}
-			b = append(b, `"vlan":{"id":`...)
-			b = appendQuotedUint(b, uint64(inVLAN))
-			b = append(b, '}')
-		}
+	}
+	if vlan != 0 {
+		b = append(b, `"vlan":{"id":`...)
+		b = appendQuotedUint(b, uint64(vlan))
 		b = append(b, '}')
 	}
-	if idx, ok := out.IfIndex(); (ok && idx != 0) || outVLAN != 0 {
-		b = append(b, `,"egress":{`...)
-		sep := false
-		if ok && idx != 0 {
-			b = append(b, `"interface":{"id":`...)
-			b = appendQuotedUint(b, uint64(idx))
-			b = append(b, '}')
-			sep = true
-		}
-		if outVLAN != 0 {
-			if sep {
-				b = append(b, ',')
-			}
-			b = append(b, `"vlan":{"id":`...)
-			b = appendQuotedUint(b, uint64(outVLAN))
-			b = append(b, '}')
-		}
-		b = append(b, '}')
-	}
+	return append(b, '}')
+}
+
+// appendSflowHead opens the sflow object with the datagram's fields and
+// the sample's; the caller continues inside "sflow".
+func appendSflowHead(b []byte, dg *sflow.Datagram, sampleType string, seq, srcType, srcIndex uint32) []byte {
+	b = append(b, `,"sflow":{"agent":{"sub_id":`...)
+	b = appendUint(b, uint64(dg.SubAgentID))
+	b = append(b, `,"uptime_ms":`...)
+	b = appendUint(b, uint64(dg.UptimeMS))
+	b = append(b, `},"datagram":{"sequence":`...)
+	b = appendUint(b, uint64(dg.Sequence))
+	b = append(b, `},"sample":{"type":"`...)
+	b = append(b, sampleType...)
+	b = append(b, `","sequence":`...)
+	b = appendUint(b, uint64(seq))
+	b = append(b, `,"source_id_type":`...)
+	b = appendUint(b, uint64(srcType))
+	b = append(b, `,"source_id_index":`...)
+	b = appendUint(b, uint64(srcIndex))
 	return append(b, '}')
 }
 
@@ -351,21 +362,8 @@ func AppendFlowBody(b []byte, dg *sflow.Datagram, f *sflow.FlowSample, m *Meta) 
 	}
 
 	// sflow.*: the raw values.
-	b = append(b, `,"sflow":{"agent":{"sub_id":`...)
-	b = appendUint(b, uint64(dg.SubAgentID))
-	b = append(b, `,"uptime_ms":`...)
-	b = appendUint(b, uint64(dg.UptimeMS))
-	b = append(b, `},"datagram":{"sequence":`...)
-	b = appendUint(b, uint64(dg.Sequence))
-	b = append(b, `},"sample":{"type":"`...)
-	b = append(b, sampleType(f)...)
-	b = append(b, `","sequence":`...)
-	b = appendUint(b, uint64(f.Sequence))
-	b = append(b, `,"source_id_type":`...)
-	b = appendUint(b, uint64(f.SourceIDType))
-	b = append(b, `,"source_id_index":`...)
-	b = appendUint(b, uint64(f.SourceIDIndex))
-	b = append(b, `},"sampling_rate":`...)
+	b = appendSflowHead(b, dg, sampleType(f), f.Sequence, f.SourceIDType, f.SourceIDIndex)
+	b = append(b, `,"sampling_rate":`...)
 	b = appendUint(b, uint64(f.SamplingRate))
 	b = append(b, `,"sample_pool":`...)
 	b = appendUint(b, uint64(f.SamplePool))

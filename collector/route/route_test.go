@@ -332,15 +332,53 @@ func BenchmarkRoute(b *testing.B) {
 	}
 }
 
+// BenchmarkRouteIPv6 is BenchmarkRoute with 10,000 IPv6 tenant prefixes.
+func BenchmarkRouteIPv6(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var sb strings.Builder
+	sb.WriteString("tenants:\n")
+	var nets []netip.Prefix
+	for i := 0; i < 10000; i++ {
+		var a [16]byte
+		a[0], a[1] = 0x20, 0x01
+		for j := 2; j < 8; j++ {
+			a[j] = byte(rng.IntN(256))
+		}
+		p := netip.PrefixFrom(netip.AddrFrom16(a), 32+rng.IntN(33)).Masked()
+		nets = append(nets, p)
+		fmt.Fprintf(&sb, "  - id: t%d\n    networks: [\"%s\"]\n", i, p)
+	}
+	tb, err := Parse("bench6.yaml", []byte(sb.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	flows := make([]Flow, 4096)
+	for i := range flows {
+		src := nets[rng.IntN(len(nets))].Addr().As16()
+		src[15] = byte(rng.IntN(256))
+		var dst [16]byte
+		dst[0], dst[1], dst[2] = 0x20, 0x01, byte(rng.IntN(256))
+		flows[i] = Flow{Src: netip.AddrFrom16(src), Dst: netip.AddrFrom16(dst)}
+	}
+	dst := make([]Match, 0, 16)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dst = tb.Match(&flows[i&(len(flows)-1)], dst[:0])
+	}
+}
+
 func TestRouteAllocsAndSpeed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	res := testing.Benchmark(BenchmarkRoute)
-	if res.AllocsPerOp() != 0 {
-		t.Errorf("routing allocates %d times per flow, want 0", res.AllocsPerOp())
+	for name, bench := range map[string]func(*testing.B){"ipv4": BenchmarkRoute, "ipv6": BenchmarkRouteIPv6} {
+		res := testing.Benchmark(bench)
+		if res.AllocsPerOp() != 0 {
+			t.Errorf("%s: routing allocates %d times per flow, want 0", name, res.AllocsPerOp())
+		}
+		t.Logf("route %s: %s %s", name, res, res.MemString())
 	}
-	t.Logf("route: %s %s", res, res.MemString())
 }
 
 func value(c prometheus.Metric) float64 {

@@ -140,13 +140,14 @@ func (t *trie) insert(k key, n uint8, value int32) int32 {
 }
 
 // lookup returns the value of the longest prefix containing k, or -1.
-func (t *trie) lookup(k key) int32 {
+func (t *trie) lookup(k key) int32 { return t.walk(k, 0, -1) }
+
+// walk descends from node i, whose ancestors' best match is best.
+func (t *trie) walk(k key, i uint32, best int32) int32 {
 	nodes := t.nodes
-	best := int32(-1)
-	i := uint32(0)
 	for {
 		nd := &nodes[i]
-		if nd.plen != 0 && k.mask(nd.plen) != nd.key {
+		if k.mask(nd.plen) != nd.key {
 			return best
 		}
 		if nd.value >= 0 {
@@ -231,26 +232,7 @@ func (t *trie) lookupAddr(a netip.Addr) int32 {
 		if e.node == 0 {
 			return e.best
 		}
-		k := key{lo: v4mapped.lo | uint64(v)}
-		best := e.best
-		nodes := t.nodes
-		i := e.node
-		for {
-			nd := &nodes[i]
-			if k.mask(nd.plen) != nd.key {
-				return best
-			}
-			if nd.value >= 0 {
-				best = nd.value
-			}
-			if nd.plen >= 128 {
-				return best
-			}
-			i = nd.child[k.bit(nd.plen)]
-			if i == 0 {
-				return best
-			}
-		}
+		return t.walk(key{lo: v4mapped.lo | uint64(v)}, e.node, e.best)
 	}
 	return t.lookup(keyOf(a))
 }
