@@ -239,6 +239,7 @@ func (g *generator) addFlow() {
 	t := g.truth
 	t.addFlow(ds.rate, fs.frameLen)
 	t.SamplingRates[ds.rate]++
+	t.SampledFrameBytes += uint64(fs.frameLen)
 	src.totals.addFlow(ds.rate, fs.frameLen)
 	if g.tenants != nil {
 		key := flowKey{agent: src.agent, input: ds.ifIndex, output: out.ifIndex, vlan: f.vlan, src: f.src, dst: f.dst}

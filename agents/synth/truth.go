@@ -42,6 +42,8 @@ type Truth struct {
 	// CounterRecords counts the counter records inside the counter
 	// samples (generic interface and Ethernet: two per sample).
 	CounterRecords uint64 `json:"counter_records"`
+	// SampledFrameBytes is Σ frame_length over the flow samples, unscaled.
+	SampledFrameBytes uint64 `json:"sampled_frame_bytes"`
 	// DatagramBytes is the sum of the sFlow payload sizes sent.
 	DatagramBytes uint64 `json:"datagram_bytes"`
 	// Agents holds per agent address totals (sub-agents summed).

@@ -42,7 +42,7 @@ func TestTsharkDecodesAgentDatagrams(t *testing.T) {
 
 	var (
 		datagrams, flows, counters uint64
-		packets, byteSum           uint64
+		packets, byteSum, frameSum uint64
 		rates                      = map[uint32]uint64{}
 		agents                     = map[string]*synth.Totals{}
 		lastSeq                    = map[string]uint64{}
@@ -94,16 +94,17 @@ func TestTsharkDecodesAgentDatagrams(t *testing.T) {
 			flows++
 			packets += r
 			byteSum += r * l
+			frameSum += l
 			rates[uint32(r)]++
 			a.FlowSamples++
 			a.Packets += r
 			a.Bytes += r * l
 		}
 	}
-	t.Logf("tshark: datagrams=%d flow_samples=%d counter_samples=%d packets=%d bytes=%d rates=%v",
-		datagrams, flows, counters, packets, byteSum, rates)
-	t.Logf("truth:  datagrams=%d flow_samples=%d counter_samples=%d packets=%d bytes=%d rates=%v",
-		truth.Datagrams, truth.FlowSamples, truth.CounterSamples, truth.Packets, truth.Bytes, truth.SamplingRates)
+	t.Logf("tshark: datagrams=%d flow_samples=%d counter_samples=%d packets=%d bytes=%d frame_bytes=%d rates=%v",
+		datagrams, flows, counters, packets, byteSum, frameSum, rates)
+	t.Logf("truth:  datagrams=%d flow_samples=%d counter_samples=%d packets=%d bytes=%d frame_bytes=%d rates=%v",
+		truth.Datagrams, truth.FlowSamples, truth.CounterSamples, truth.Packets, truth.Bytes, truth.SampledFrameBytes, truth.SamplingRates)
 
 	check := func(what string, got, want uint64) {
 		t.Helper()
@@ -116,6 +117,7 @@ func TestTsharkDecodesAgentDatagrams(t *testing.T) {
 	check("counter samples", counters, truth.CounterSamples)
 	check("packets (Σ sampling rate)", packets, truth.Packets)
 	check("bytes (Σ frame length × sampling rate)", byteSum, truth.Bytes)
+	check("Σ frame length", frameSum, truth.SampledFrameBytes)
 	if flows != 12000 {
 		t.Errorf("flow samples: %d, want 3000/s × 4s = 12000", flows)
 	}
