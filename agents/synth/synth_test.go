@@ -3,9 +3,11 @@ package synth
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"math"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -488,4 +490,81 @@ func BenchmarkGenerate(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(g.emitted-samples)/b.Elapsed().Seconds(), "samples/s")
+}
+
+// readPcap returns the timestamps and sFlow payloads of a capture written
+// by the agent.
+func readPcap(t *testing.T, path string) ([]time.Time, [][]byte) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 24 || binary.LittleEndian.Uint32(b) != 0xa1b2c3d4 || binary.LittleEndian.Uint32(b[20:]) != 1 {
+		t.Fatalf("%s: not a little-endian Ethernet pcap", path)
+	}
+	var times []time.Time
+	var payloads [][]byte
+	for off := 24; off < len(b); {
+		sec, usec := binary.LittleEndian.Uint32(b[off:]), binary.LittleEndian.Uint32(b[off+4:])
+		n := int(binary.LittleEndian.Uint32(b[off+8:]))
+		frame := b[off+16 : off+16+n]
+		off += 16 + n
+		if binary.BigEndian.Uint16(frame[12:]) != etherTypeIPv4 || frame[23] != 17 || binary.BigEndian.Uint16(frame[36:]) != SFlowPort {
+			t.Fatalf("pcap record is not UDP/IPv4 to port %d", SFlowPort)
+		}
+		times = append(times, time.Unix(int64(sec), int64(usec)*1000))
+		payloads = append(payloads, frame[42:])
+	}
+	return times, payloads
+}
+
+// TestScenarioShapeOnTheWire runs each scenario on a virtual clock and
+// checks, from the capture's timestamps, that the flow samples went out at
+// the rate the scenario prescribes, window by window.
+func TestScenarioShapeOnTheWire(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	const window = 250 * time.Millisecond
+	for _, scenario := range Scenarios {
+		t.Run(scenario, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Rate = 4000
+			cfg.Duration = 3 * time.Second
+			cfg.Scenario = scenario
+			cfg.Target = pc.LocalAddr().String()
+			cfg.PcapPath = filepath.Join(t.TempDir(), "run.pcap")
+			start := time.Unix(1e9, 0)
+			a, err := New(cfg, Deps{Clock: &fakeClock{now: start}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			times, payloads := readPcap(t, cfg.PcapPath)
+			counts := make([]float64, int(cfg.Duration/window)+1)
+			var dec sflow.Decoder
+			var dg sflow.Datagram
+			for i, p := range payloads {
+				if err := dec.Decode(p, &dg); err != nil {
+					t.Fatalf("datagram %d: %v", i, err)
+				}
+				counts[min(int(times[i].Sub(start)/window), len(counts)-1)] += float64(len(dg.Flows))
+			}
+			for w := 0; w < int(cfg.Duration/window); w++ {
+				from, to := time.Duration(w)*window, time.Duration(w+1)*window
+				want := a.prof.due(to) - a.prof.due(from)
+				// Samples wait at most MaxDelay in a datagram, or until it
+				// fills: allow that much at each edge of the window.
+				slack := 2 * (math.Max(a.prof.rate(from), a.prof.rate(to))*cfg.MaxDelay.Seconds() + 10)
+				if math.Abs(counts[w]-want) > slack {
+					t.Errorf("window %v-%v: %.0f flow samples sent, want %.0f ± %.0f", from, to, counts[w], want, slack)
+				}
+			}
+		})
+	}
 }
