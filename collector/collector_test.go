@@ -240,6 +240,10 @@ const tenants = `tenants:
     networks: [10.1.0.0/16]
   - id: globex
     networks: [10.2.0.0/16, 10.1.5.0/24]
+  - id: initech
+    interfaces:
+      - agent: 192.0.2.1
+        ifindex: [1]
 `
 
 func TestEndToEnd(t *testing.T) {
@@ -300,6 +304,7 @@ func TestEndToEnd(t *testing.T) {
 	var flows, counters int
 	var packets, bytes uint64
 	perTenant := map[string]int{}
+	tenantCounters := map[string]int{}
 	dirs := map[string]string{}
 	discontinuities := 0
 	for _, d := range docs {
@@ -318,6 +323,10 @@ func TestEndToEnd(t *testing.T) {
 				dirs[tenant+"/"+d.Network.Direction] = "seen"
 			}
 		case "sflow.counters":
+			if tenant != "" {
+				tenantCounters[tenant]++
+				continue
+			}
 			counters++
 			if d.Sflow.Counters != nil && d.Sflow.Counters.Discontinuity {
 				discontinuities++
@@ -341,7 +350,12 @@ func TestEndToEnd(t *testing.T) {
 	if perTenant["acme"] != a.flows || perTenant["globex"] != a.flows+1 {
 		t.Errorf("tenant copies %v, want acme %d, globex %d", perTenant, a.flows, a.flows+1)
 	}
-	for _, want := range []string{"acme/outbound", "globex/inbound", "globex/internal"} {
+	// initech owns interface 1 of agent a: its flows and its counters.
+	if perTenant["initech"] != a.flows || tenantCounters["initech"] != 21 || len(tenantCounters) != 1 {
+		t.Errorf("initech has %d flow and %d counter copies (all tenants' counters %v), want %d and 21",
+			perTenant["initech"], tenantCounters["initech"], tenantCounters, a.flows)
+	}
+	for _, want := range []string{"acme/outbound", "globex/inbound", "globex/internal", "initech/"} {
 		if dirs[want] == "" {
 			t.Errorf("no %s tenant document (saw %v)", want, dirs)
 		}
