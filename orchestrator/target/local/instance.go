@@ -412,8 +412,13 @@ func (in *instance) service() discovery.Service {
 		ID:      in.id,
 		Name:    discovery.ServiceName(in.spec.App, in.spec.Entity),
 		Address: host,
-		Tags:    append(slices.Clone(in.spec.Tags), "app="+in.spec.App, "entity="+in.spec.Entity),
+		Tags:    slices.Clone(in.spec.Tags),
 		Meta:    maps.Clone(in.spec.Meta),
+	}
+	for _, tag := range []string{"app=" + in.spec.App, "entity=" + in.spec.Entity} {
+		if !slices.Contains(s.Tags, tag) {
+			s.Tags = append(s.Tags, tag)
+		}
 	}
 	if s.Meta == nil {
 		s.Meta = map[string]string{}
