@@ -46,6 +46,10 @@ type instance struct {
 	done     chan struct{}
 }
 
+// maxLogBytes is the size past which an instance's log is rotated when
+// the instance (re)starts.
+const maxLogBytes = 64 << 20
+
 // pidFile records a running process so a later server can adopt it.
 type pidFile struct {
 	PID       int            `json:"pid"`
@@ -257,7 +261,11 @@ func (in *instance) start() (*exec.Cmd, <-chan error, error) {
 	if err := os.MkdirAll(in.dir, 0o755); err != nil {
 		return nil, nil, err
 	}
-	logf, err := os.OpenFile(logPath(in.dir, in.index), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	lp := logPath(in.dir, in.index)
+	if fi, err := os.Stat(lp); err == nil && fi.Size() > maxLogBytes {
+		_ = os.Rename(lp, lp+".1") // keep one previous log
+	}
+	logf, err := os.OpenFile(lp, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open log: %w", err)
 	}
