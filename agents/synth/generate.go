@@ -3,6 +3,7 @@ package synth
 import (
 	"math"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"time"
 )
@@ -29,6 +30,8 @@ type source struct {
 	weight   float64
 	ifaces   []*dataSource
 	totals   *Totals
+	conn     *net.UDPConn // socket the source sends from
+	port     uint16       // its local port (SFlowPort when not sending)
 
 	// The datagram being filled.
 	flows    []flowSample
@@ -134,6 +137,7 @@ func newGenerator(cfg *Config, prof profile, tenants *tenantTable) *generator {
 				bootMS:   uint32(time.Hour/time.Millisecond) + uint32(g.rng.IntN(int(29*24*time.Hour/time.Millisecond))),
 				weight:   1 / (1 + float64(a*cfg.SubAgents+s)/2),
 				totals:   g.truth.agent(addr.String()),
+				port:     SFlowPort,
 			}
 			for i := 0; i < cfg.Interfaces; i++ {
 				ds := &dataSource{

@@ -226,27 +226,33 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.truth = t
 
 	var (
-		conn  *net.UDPConn
-		dst   *net.UDPAddr
-		dstIP netip.Addr
-		sport uint16 = SFlowPort
-		pw    *pcapWriter
-		pfile *os.File
-		err   error
+		sending = cfg.Target != ""
+		dst     *net.UDPAddr
+		dstIP   netip.Addr
+		pw      *pcapWriter
+		pfile   *os.File
+		err     error
 	)
-	if cfg.Target != "" {
+	if sending {
 		if dst, err = net.ResolveUDPAddr("udp", cfg.Target); err != nil {
 			return fmt.Errorf("resolve target %q: %w", cfg.Target, err)
 		}
+		dstIP = dst.AddrPort().Addr().Unmap()
+		// One socket per agent and sub-agent, as separate devices would
+		// have: their datagrams come from distinct ports, so a receiver
+		// spreading flows over sockets (SO_REUSEPORT) sees them apart.
 		// Unconnected: a collector that is not up yet (ICMP port
 		// unreachable) does not turn into send errors.
-		if conn, err = net.ListenUDP("udp", nil); err != nil {
-			return fmt.Errorf("open UDP socket: %w", err)
+		for _, src := range g.sources {
+			conn, err := net.ListenUDP("udp", nil)
+			if err != nil {
+				return fmt.Errorf("open UDP socket: %w", err)
+			}
+			defer conn.Close()
+			_ = conn.SetWriteBuffer(1 << 20)
+			src.conn = conn
+			src.port = uint16(conn.LocalAddr().(*net.UDPAddr).Port)
 		}
-		defer conn.Close()
-		_ = conn.SetWriteBuffer(4 << 20)
-		dstIP = dst.AddrPort().Addr().Unmap()
-		sport = uint16(conn.LocalAddr().(*net.UDPAddr).Port)
 	} else {
 		dstIP = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 	}
@@ -270,7 +276,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if !ok {
 			break
 		}
-		if conn != nil && !stopped {
+		if sending && !stopped {
 			if wait := start.Add(d.at).Sub(a.clock.Now()); wait > 0 {
 				if a.clock.Sleep(ctx, wait) != nil {
 					// Interrupted: send what was generated, unpaced.
@@ -280,14 +286,14 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}
 		ts := start.Add(d.at)
-		if conn != nil {
+		if sending {
 			ts = a.clock.Now()
-			if err := send(conn, dst, d.payload); err != nil {
-				return fmt.Errorf("send datagram %d: %w", t.Datagrams, err)
+			if err := send(d.src.conn, dst, d.payload); err != nil {
+				return fmt.Errorf("send datagram of agent %s sub-agent %d: %w", d.src.agent, d.src.subAgent, err)
 			}
 		}
 		if pw != nil {
-			if err := pw.write(ts, d.src.agent, dstIP, sport, d.payload); err != nil {
+			if err := pw.write(ts, d.src.agent, dstIP, d.src.port, d.payload); err != nil {
 				return err
 			}
 		}
