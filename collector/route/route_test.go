@@ -24,11 +24,11 @@ func TestTrieMatchesLinearScan(t *testing.T) {
 		var p netip.Prefix
 		if i%3 == 0 {
 			var b [16]byte
-			b[0], b[1], b[2] = 0x20, 0x01, byte(rng.IntN(4))
-			for j := 3; j < 16; j++ {
+			b[0], b[1], b[2], b[3] = 0x20, 0x01, byte(rng.IntN(2)), byte(rng.IntN(4))
+			for j := 4; j < 16; j++ {
 				b[j] = byte(rng.IntN(256))
 			}
-			p = netip.PrefixFrom(netip.AddrFrom16(b), 16+rng.IntN(113)).Masked()
+			p = netip.PrefixFrom(netip.AddrFrom16(b), 12+rng.IntN(117)).Masked()
 		} else {
 			a := netip.AddrFrom4([4]byte{10, byte(rng.IntN(4)), byte(rng.IntN(256)), byte(rng.IntN(256))})
 			p = netip.PrefixFrom(a, rng.IntN(33)).Masked()
@@ -62,8 +62,15 @@ func TestTrieMatchesLinearScan(t *testing.T) {
 				b[15] ^= byte(rng.IntN(4))
 				a = netip.AddrFrom16(b)
 			}
-		} else {
+		} else if i%4 == 1 {
 			a = netip.AddrFrom4([4]byte{10, byte(rng.IntN(4)), byte(rng.IntN(256)), byte(rng.IntN(256))})
+		} else {
+			var b [16]byte
+			b[0], b[1], b[2], b[3] = 0x20, 0x01, byte(rng.IntN(2)), byte(rng.IntN(4))
+			for j := 4; j < 16; j++ {
+				b[j] = byte(rng.IntN(256))
+			}
+			a = netip.AddrFrom16(b)
 		}
 		if got, w := tr.lookupAddr(a), want(a); got != w {
 			t.Fatalf("lookup(%s) = %d (%v), want %d (%v)", a, got, at(prefixes, got), w, at(prefixes, w))

@@ -86,7 +86,9 @@ type node struct {
 // match over IPv4 and IPv6 prefixes. It is built once and then only read.
 type trie struct {
 	nodes []node
-	dir   []dirEntry
+	dir   []dirEntry          // IPv4 directory, see buildDir
+	dir6  map[uint32]dirEntry // IPv6 directory
+	short *trie               // IPv6 prefixes of /32 or shorter
 }
 
 func newTrie() *trie {
@@ -163,9 +165,9 @@ func (t *trie) walk(k key, i uint32, best int32) int32 {
 	}
 }
 
-// dirEntry is one slot of the IPv4 /16 directory: the value of the longest
-// prefix of length ≤ 16 covering the slot, and the trie node where prefixes
-// longer than /16 inside the slot start (0 for none).
+// dirEntry is one slot of a directory: the value of the longest prefix no
+// longer than the slot covering it, and the trie node where longer prefixes
+// inside the slot start (0 for none).
 type dirEntry struct {
 	best int32
 	node uint32
@@ -174,58 +176,84 @@ type dirEntry struct {
 // v4mapped is the key of ::ffff:0.0.0.0.
 var v4mapped = key{hi: 0, lo: 0xffff << 32}
 
-// buildDir fills the IPv4 directory, which turns the first 16 bits of an
-// IPv4 lookup into one array access. It is built only when the trie holds
-// IPv4 prefixes.
-func (t *trie) buildDir() {
-	t.dir = nil
-	has4 := false
-	for _, n := range t.nodes[1:] {
-		if n.plen >= 96 && n.key.mask(96) == v4mapped {
-			has4 = true
-			break
+// entryAt computes the directory entry of the slot k/depth.
+func (t *trie) entryAt(k key, depth uint8) dirEntry {
+	best := int32(-1)
+	i := uint32(0)
+	for {
+		nd := &t.nodes[i]
+		if nd.plen >= depth {
+			// Prefixes as long as the slot or longer start here, if the
+			// node lies inside the slot.
+			if nd.key.mask(depth) == k {
+				return dirEntry{best: best, node: i}
+			}
+			return dirEntry{best: best}
 		}
-	}
-	if !has4 {
-		return
-	}
-	t.dir = make([]dirEntry, 1<<16)
-	const depth = 96 + 16
-	for s := range t.dir {
-		k := key{lo: v4mapped.lo | uint64(s)<<16}
-		best := int32(-1)
-		i := uint32(0)
-		for {
-			nd := &t.nodes[i]
-			if nd.plen >= depth {
-				// Prefixes of /16 and longer start here, if the node lies
-				// inside this slot.
-				if nd.key.mask(depth) == k {
-					t.dir[s] = dirEntry{best: best, node: i}
-				} else {
-					t.dir[s] = dirEntry{best: best}
-				}
-				break
-			}
-			if nd.plen != 0 && k.mask(nd.plen) != nd.key {
-				t.dir[s] = dirEntry{best: best}
-				break
-			}
-			if nd.value >= 0 {
-				best = nd.value
-			}
-			i = nd.child[k.bit(nd.plen)]
-			if i == 0 {
-				t.dir[s] = dirEntry{best: best}
-				break
-			}
+		if nd.plen != 0 && k.mask(nd.plen) != nd.key {
+			return dirEntry{best: best}
+		}
+		if nd.value >= 0 {
+			best = nd.value
+		}
+		i = nd.child[k.bit(nd.plen)]
+		if i == 0 {
+			return dirEntry{best: best}
 		}
 	}
 }
 
-// lookupAddr is lookup with the IPv4 fast path.
+// v6Depth is the slot size of the IPv6 directory: a /32, the usual size of
+// an allocation to a network operator.
+const v6Depth = 32
+
+// buildDir fills the directories that turn the first steps of a lookup into
+// one access: an array over the first 16 bits of IPv4 addresses, and a map
+// over the /32s of IPv6 that hold longer prefixes (other IPv6 addresses can
+// only match prefixes of /32 or shorter, kept in a small separate trie).
+func (t *trie) buildDir() {
+	t.dir, t.dir6, t.short = nil, nil, nil
+	has4 := false
+	slots := map[uint32]bool{}
+	short := newTrie()
+	for _, n := range t.nodes[1:] {
+		if n.plen >= 96 && n.key.mask(96) == v4mapped {
+			has4 = true
+			continue
+		}
+		if n.value < 0 {
+			continue
+		}
+		if n.plen > v6Depth {
+			slots[uint32(n.key.hi>>32)] = true
+		} else {
+			short.insert(n.key, n.plen, n.value)
+		}
+	}
+	if has4 {
+		const depth = 96 + 16
+		t.dir = make([]dirEntry, 1<<16)
+		for s := range t.dir {
+			t.dir[s] = t.entryAt(key{lo: v4mapped.lo | uint64(s)<<16}, depth)
+		}
+	}
+	if len(slots) > 0 {
+		t.dir6 = make(map[uint32]dirEntry, len(slots))
+		for s := range slots {
+			t.dir6[s] = t.entryAt(key{hi: uint64(s) << 32}, v6Depth)
+		}
+		t.short = short
+	}
+}
+
+// lookupAddr returns the value of the longest prefix containing a, or -1,
+// using the directories.
 func (t *trie) lookupAddr(a netip.Addr) int32 {
-	if a.Is4() && t.dir != nil {
+	a = a.Unmap()
+	if a.Is4() {
+		if t.dir == nil {
+			return -1
+		}
 		b := a.As4()
 		v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 		e := t.dir[v>>16]
@@ -234,5 +262,15 @@ func (t *trie) lookupAddr(a netip.Addr) int32 {
 		}
 		return t.walk(key{lo: v4mapped.lo | uint64(v)}, e.node, e.best)
 	}
-	return t.lookup(keyOf(a))
+	k := keyOf(a)
+	if t.dir6 == nil {
+		return t.lookup(k)
+	}
+	if e, ok := t.dir6[uint32(k.hi>>32)]; ok {
+		if e.node == 0 {
+			return e.best
+		}
+		return t.walk(k, e.node, e.best)
+	}
+	return t.short.lookup(k)
 }
