@@ -82,6 +82,11 @@ type Collector struct {
 	docsFlowOperator, docsFlowTenant       prometheus.Counter
 	docsCounterOperator, docsCounterTenant prometheus.Counter
 
+	// writeCtx bounds sink writes: it ends ShutdownTimeout after Run's
+	// context, so a stuck output cannot hold the drain forever.
+	writeCtx   context.Context
+	lastLogged atomic.Int64 // unix nanoseconds of the last write error log
+
 	mu          sync.Mutex
 	agentCount  atomic.Int64
 	other       *agentMetrics
@@ -119,7 +124,7 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 		deps.Registry = prometheus.NewRegistry()
 		deps.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	c := &Collector{cfg: cfg, log: deps.Logger, reg: deps.Registry, sinks: deps.Sinks}
+	c := &Collector{cfg: cfg, log: deps.Logger, reg: deps.Registry, sinks: deps.Sinks, writeCtx: context.Background()}
 	m, err := newMetrics(c.reg)
 	if err != nil {
 		return nil, err
@@ -177,6 +182,14 @@ func (c *Collector) Run(ctx context.Context) error {
 	var bg sync.WaitGroup
 	bgCtx, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
+	writeCtx, stopWrites := context.WithCancel(context.Background())
+	defer stopWrites()
+	c.writeCtx = writeCtx
+	stopAfter := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(c.cfg.ShutdownTimeout, stopWrites)
+		context.AfterFunc(writeCtx, func() { t.Stop() })
+	})
+	defer stopAfter()
 
 	var srv *http.Server
 	if c.httpLn != nil {
@@ -263,6 +276,18 @@ func (c *Collector) handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	return mux
+}
+
+// writeFailed counts a batch a sink did not accept and logs it, at most
+// once a second.
+func (c *Collector) writeFailed(s sink.Sink, n int, err error) {
+	c.metrics.lossSink.Add(float64(n))
+	now := time.Now().UnixNano()
+	last := c.lastLogged.Load()
+	if now-last < int64(time.Second) || !c.lastLogged.CompareAndSwap(last, now) {
+		return
+	}
+	c.log.Error("output write failed; documents lost", "output", s.Name(), "documents", n, "error", err)
 }
 
 // agentMetrics returns the series of a newly seen agent, or the shared

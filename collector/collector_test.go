@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -501,4 +502,35 @@ func BenchmarkWorker(b *testing.B) {
 		w.Handle(p)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*6), "ns/flow")
+}
+
+// failing is a sink that accepts nothing.
+type failing struct{ discard }
+
+func (failing) Write(ctx context.Context, d []sink.Doc) error { return errors.New("disk on fire") }
+
+func TestSinkFailuresCountAsLoss(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c, err := New(Config{Listen: "127.0.0.1:0"}, Deps{Registry: reg, Sinks: []sink.Sink{failing{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &running{c: c, reg: reg, done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- c.Run(ctx) }()
+	conn, err := net.Dial("udp", c.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write((&gen{agent: netip.MustParseAddr("192.0.2.1")}).datagram(4, true, "10.0.0.1", "10.0.0.2"))
+	deadline := time.Now().Add(5 * time.Second)
+	for r.metric(t, "elk_collector_loss_total", map[string]string{"stage": "sink"}) < 5 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.stop(t)
+	if got := r.metric(t, "elk_collector_loss_total", map[string]string{"stage": "sink", "unit": "documents"}); got != 5 {
+		t.Errorf("sink loss = %v documents, want 5 (4 flows + 1 counter record)", got)
+	}
 }

@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"context"
 	"errors"
 	"net/netip"
 	"time"
@@ -260,9 +259,8 @@ func (w *worker) Close() { w.Idle() }
 
 func (w *worker) flush() {
 	for _, s := range w.c.sinks {
-		if err := s.Write(context.Background(), w.docs); err != nil {
-			w.c.metrics.lossSink.Add(float64(len(w.docs)))
-			w.c.log.Error("sink write failed", "sink", s.Name(), "documents", len(w.docs), "error", err)
+		if err := s.Write(w.c.writeCtx, w.docs); err != nil {
+			w.c.writeFailed(s, len(w.docs), err)
 		}
 	}
 	clear(w.docs) // drop references to tenant strings
