@@ -248,7 +248,7 @@ func (e *Engine) Deploy(ctx context.Context, app App, opts DeployOptions) (*Resu
 	if err := e.saveJournal(ctx, j); err != nil {
 		return nil, err
 	}
-	err = e.execute(ctx, j, prev, opts.Progress, false)
+	err = e.execute(e.cancellable(ctx, app.Name), j, prev, opts.Progress, false)
 	res.Duration = e.now().Sub(start)
 	e.metrics.observe("deploy", err, res.Duration)
 	return res, err
@@ -312,12 +312,25 @@ func (e *Engine) resume(ctx context.Context, app string) error {
 	}
 	e.log.Info("resuming an interrupted deploy", "app", app, "deploy", j.ID, "done", j.Done)
 	start := e.now()
-	err = e.execute(ctx, j, prev, nil, true)
+	err = e.execute(e.cancellable(ctx, app), j, prev, nil, true)
 	e.metrics.observe("deploy", err, e.now().Sub(start))
 	if err != nil {
 		return fmt.Errorf("resume deploy of %q: %w", app, err)
 	}
 	return nil
+}
+
+// errUndeploy is the cause of a deploy stopped by an undeploy.
+var errUndeploy = errors.New("the application is being undeployed")
+
+// cancellable derives the context of a deploy that Undeploy can stop; the
+// entry goes away when execute returns.
+func (e *Engine) cancellable(ctx context.Context, app string) context.Context {
+	ctx, cancel := context.WithCancelCause(ctx)
+	e.mu.Lock()
+	e.cancels[app] = cancel
+	e.mu.Unlock()
+	return ctx
 }
 
 // execute runs a journaled deploy.
@@ -330,6 +343,10 @@ func (e *Engine) execute(ctx context.Context, j *Journal, prev *State, progress 
 	defer func() {
 		e.mu.Lock()
 		delete(e.running, app.Name)
+		if c, ok := e.cancels[app.Name]; ok {
+			c(nil)
+			delete(e.cancels, app.Name)
+		}
 		e.mu.Unlock()
 	}()
 	emit := func(entity, action, format string, args ...any) {
@@ -360,7 +377,7 @@ func (e *Engine) execute(ctx context.Context, j *Journal, prev *State, progress 
 		if ctx.Err() != nil {
 			// Interrupted (the server is stopping): keep the journal so
 			// the next server resumes instead of rolling back.
-			return fmt.Errorf("deploy of %q interrupted at %s: %w", app.Name, entity, ctx.Err())
+			return fmt.Errorf("deploy of %q interrupted at %s: %w", app.Name, entity, context.Cause(ctx))
 		}
 		emit(entity, "failed", "%v", err)
 		rb := e.rollback(j, prevApp, emit)

@@ -71,7 +71,8 @@ func (e *Engine) scale(ctx context.Context, app, entity string, count int, opts 
 	return e.saveState(ctx, st)
 }
 
-// Undeploy removes every entity of app (dependents first) and forgets it.
+// Undeploy removes every entity of app (dependents first) and forgets it;
+// a deploy of app in flight is stopped first.
 func (e *Engine) Undeploy(ctx context.Context, app string, progress func(Event)) error {
 	start := e.now()
 	err := e.undeploy(ctx, app, progress)
@@ -80,7 +81,14 @@ func (e *Engine) Undeploy(ctx context.Context, app string, progress func(Event))
 }
 
 func (e *Engine) undeploy(ctx context.Context, app string, progress func(Event)) error {
-	unlock, err := e.lock(app, false)
+	// A deploy in flight stops first (keeping its journal, which the
+	// undeploy then deletes).
+	e.mu.Lock()
+	if cancel, ok := e.cancels[app]; ok {
+		cancel(errUndeploy)
+	}
+	e.mu.Unlock()
+	unlock, err := e.lock(app, true)
 	if err != nil {
 		return err
 	}

@@ -80,6 +80,8 @@ type Engine struct {
 	locks map[string]*sync.Mutex
 	// running holds the progress of deploys in flight, per app.
 	running map[string]*Progress
+	// cancels stops the deploy in flight of an app (for Undeploy).
+	cancels map[string]context.CancelCauseFunc
 }
 
 // New builds an engine. Call Resume (or Run) after a restart to finish
@@ -109,7 +111,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	}
 	return &Engine{
 		cfg: cfg, tg: deps.Target, kv: deps.KV, log: deps.Logger, now: deps.Now, metrics: m,
-		locks: map[string]*sync.Mutex{}, running: map[string]*Progress{},
+		locks: map[string]*sync.Mutex{}, running: map[string]*Progress{}, cancels: map[string]context.CancelCauseFunc{},
 	}, nil
 }
 

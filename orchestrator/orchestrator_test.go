@@ -412,3 +412,40 @@ func TestInterruptedDeployResumes(t *testing.T) {
 		t.Errorf("second undeploy: %v, want ErrNotFound", err)
 	}
 }
+
+func TestUndeployStopsADeployInFlight(t *testing.T) {
+	tg := newFake()
+	e, _ := newEngine(t, tg, t.TempDir())
+	tg.hold["b"] = make(chan struct{}) // b never becomes healthy
+	done := make(chan error)
+	go func() {
+		_, err := e.Deploy(context.Background(), demo(), orchestrator.DeployOptions{})
+		done <- err
+	}()
+	for !slices.Contains(tg.takeCalls(), "wait b") {
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	if err := e.Undeploy(context.Background(), "demo", nil); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("undeploy waited %v for the deploy", d)
+	}
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "being undeployed") {
+		t.Errorf("deploy: %v, want it stopped by the undeploy", err)
+	}
+	if l, _ := tg.List(context.Background(), "demo"); len(l) != 0 {
+		t.Errorf("entities after undeploy: %v", l)
+	}
+	if _, err := e.Status(context.Background(), "demo"); !errors.Is(err, orchestrator.ErrNotFound) {
+		t.Errorf("status after undeploy: %v, want ErrNotFound", err)
+	}
+	// Nothing left to resume.
+	if err := e.Resume(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := tg.List(context.Background(), "demo"); len(l) != 0 {
+		t.Errorf("resume brought entities back: %v", l)
+	}
+}
