@@ -34,7 +34,7 @@ func ParseMetric(s string) (Metric, error) {
 		}
 		open := strings.LastIndex(inner, "[")
 		if open < 0 || !strings.HasSuffix(inner, "]") {
-			return m, errors.New("rate() needs a window, e.g. rate(elk_collector_samples_total[1m])")
+			return m, errors.New("rate() needs a window, e.g. rate(elk_collector_agent_samples_total[1m])")
 		}
 		d, err := time.ParseDuration(inner[open+1 : len(inner)-1])
 		if err != nil || d <= 0 {

@@ -47,7 +47,7 @@ func TestLoadCollectorsPolicy(t *testing.T) {
 		EvaluationInterval: 5 * time.Second,
 		Checks: []Check{{
 			Name:         "ingest",
-			Query:        `sum(rate(elk_collector_samples_total{app="demo"}[1m]))`,
+			Query:        `sum(rate(elk_collector_agent_samples_total{type="flow"}[1m]))`,
 			Strategy:     Strategy{Kind: TargetValue, Target: 20000, Input: Total},
 			OnMissing:    OnMissing{Mode: UpOnly},
 			MaxStaleness: time.Minute,

@@ -556,7 +556,7 @@ func newPolicyRecordCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	urls := f.StringSlice("scrape", nil, "/metrics URLs to scrape (repeatable)")
-	metric := f.String("metric", "rate(elk_collector_samples_total[10s])", "built-in metric expression to record")
+	metric := f.String("metric", `rate(elk_collector_agent_samples_total{type="flow"}[10s])`, "built-in metric expression to record")
 	series := f.String("series", "", "series name in the recording (a check name; empty: every check)")
 	every := f.Duration("every", time.Second, "sampling interval")
 	dur := f.Duration("duration", time.Minute, "how long to record (or until interrupted)")

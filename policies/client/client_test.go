@@ -25,7 +25,7 @@ min: 1
 max: 8
 checks:
   - name: ingest
-    metric: rate(elk_collector_samples_total[30s])
+    metric: rate(elk_collector_agent_samples_total{type="flow"}[30s])
     strategy: {target-value: {target: 100, input: total}}
 controls:
   stabilization: {up: 0s, down: 0s}

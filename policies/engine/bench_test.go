@@ -48,7 +48,7 @@ max: 20
 evaluation_interval: %s
 checks:
   - name: ingest
-    query: sum(rate(elk_collector_samples_total{entity="e%d"}[1m]))
+    query: sum(rate(elk_collector_agent_samples_total{type="flow",entity="e%d"}[1m]))
     strategy: {target-value: {target: 20000, input: total}}
   - name: queue
     query: sum(elasticsearch_thread_pool_queue_count{type="write"})

@@ -151,7 +151,7 @@ max: 10
 evaluation_interval: 10s
 checks:
   - name: ingest
-    metric: rate(elk_collector_samples_total[30s])
+    metric: rate(elk_collector_agent_samples_total{type="flow"}[30s])
     strategy: {target-value: {target: 100, input: total}}
 `
 

@@ -32,7 +32,7 @@ max: MAX
 evaluation_interval: 100ms
 checks:
   - name: ingest
-    metric: rate(elk_collector_samples_total[30s])
+    metric: rate(elk_collector_agent_samples_total{type="flow"}[30s])
     strategy: {target-value: {target: 100}}
 controls:
   stabilization: {up: 0s, down: 0s}
