@@ -41,6 +41,9 @@ type Config struct {
 	Tenants string
 	// Sockets, Workers and Queue size the receiver (see receiver.Config).
 	Sockets, Workers, Queue int
+	// ReadBuffer is the socket receive buffer to ask for, in bytes; 0
+	// means 32 MiB.
+	ReadBuffer int
 	// Batch is how many documents a worker gathers before writing them to
 	// the sinks; 0 means 512.
 	Batch int
@@ -142,6 +145,7 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 	}
 	c.recv, err = receiver.New(receiver.Config{
 		Listen: cfg.Listen, Sockets: cfg.Sockets, Workers: cfg.Workers, Queue: cfg.Queue, DropWhenFull: cfg.DropWhenFull,
+		ReadBuffer: cfg.ReadBuffer,
 	}, receiver.Deps{
 		Logger: c.log, Registry: c.reg,
 		NewHandler: func(int) receiver.Handler { return newWorker(c) },

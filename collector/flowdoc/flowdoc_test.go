@@ -351,3 +351,51 @@ func BenchmarkFlowDocument(b *testing.B) {
 	}
 	b.SetBytes(int64(len(buf)))
 }
+
+func TestFlowDocumentVariants(t *testing.T) {
+	v6 := sflow.RawHeader{Protocol: sflow.HeaderIPv6, FrameLength: 200, Network: sflow.NetworkIPv6,
+		SrcIP: netip.MustParseAddr("2001:db8::1"), DstIP: netip.MustParseAddr("2001:db8::2"),
+		IPProto: 17, TTL: 9, IPLength: 200, SrcPort: 53, DstPort: 5353}
+	v6.Header = sflow.AppendFrame(nil, &v6, 0)
+	v6.HeaderSize = uint32(len(v6.Header))
+	tests := []struct {
+		name string
+		f    sflow.FlowSample
+		want map[string]any
+	}{
+		{"ipv6 raw header", func() sflow.FlowSample {
+			f := sflow.FlowSample{SamplingRate: 10, Output: sflow.Interface{Format: sflow.InterfaceDiscarded, Value: sflow.DiscardACL}}
+			f.RawHeader, f.Present, f.Records = v6, sflow.HasRawHeader, []sflow.DataFormat{sflow.FlowRawHeader}
+			return f
+		}(), map[string]any{
+			"network.type": "ipv6", "network.transport": "udp", "source.ip": "2001:db8::1", "destination.port": 5353.0,
+			"network.bytes": 2000.0, "sflow.output.discard_reason": 258.0, "sflow.ip.ttl": 9.0,
+		}},
+		{"ipv4 data record only", func() sflow.FlowSample {
+			f := sflow.FlowSample{SamplingRate: 4, Output: sflow.Interface{Format: sflow.InterfaceMultiple, Value: 3}}
+			f.IPv4 = sflow.IPData{Length: 1000, Protocol: 6, SrcIP: netip.MustParseAddr("10.0.0.1"), DstIP: netip.MustParseAddr("10.0.0.2"), SrcPort: 1, DstPort: 2, TCPFlags: 2}
+			f.Present, f.Records = sflow.HasIPv4, []sflow.DataFormat{sflow.FlowIPv4}
+			return f
+		}(), map[string]any{
+			"network.type": "ipv4", "network.transport": "tcp", "network.bytes": 4000.0, "network.packets": 4.0,
+			"sflow.output.count": 3.0, "sflow.tcp_flags": 2.0, "sflow.frame_length": 1000.0,
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &sflow.Datagram{AgentAddr: netip.MustParseAddr("2001:db8::fe"), Sequence: 1, NumSamples: 1, Flows: []sflow.FlowSample{tc.f}}
+			var dg sflow.Datagram
+			var d sflow.Decoder
+			if err := d.Decode(sflow.AppendDatagram(nil, src), &dg); err != nil {
+				t.Fatal(err)
+			}
+			doc := decodeJSON(t, AppendFlowTail(AppendFlowBody(nil, &dg, &dg.Flows[0], &meta), "", ""))
+			tc.want["observer.ip"] = "2001:db8::fe"
+			for path, w := range tc.want {
+				if gj, wj := mustJSON(get(t, doc, path)), mustJSON(w); gj != wj {
+					t.Errorf("%s = %s, want %s", path, gj, wj)
+				}
+			}
+		})
+	}
+}

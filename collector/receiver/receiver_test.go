@@ -308,3 +308,32 @@ func TestSteadyStateAllocations(t *testing.T) {
 		t.Errorf("%.3f allocations per datagram, want ~0", per)
 	}
 }
+
+func TestIPv6Listener(t *testing.T) {
+	var n atomic.Int64
+	r, err := New(Config{Listen: "[::1]:0", Sockets: 2}, Deps{NewHandler: func(int) Handler { return nopHandler{&n} }})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	c, err := net.Dial("udp", r.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		c.Write([]byte("hello"))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for n.Load() < 10 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+	if n.Load() != 10 {
+		t.Errorf("received %d of 10 datagrams over IPv6", n.Load())
+	}
+}
