@@ -26,9 +26,12 @@ const (
 
 // flow is one sampled packet, before it is turned into bytes.
 type flow struct {
-	srcMAC, dstMAC   [6]byte
-	outerVLAN        uint16 // service tag (QinQ), 0 = none
-	vlan             uint16 // customer/802.1Q tag, 0 = untagged
+	srcMAC, dstMAC [6]byte
+	// vlan is the VLAN the switch bridges the frame on: the 802.1Q tag,
+	// or the outer service tag (802.1ad) of a QinQ frame; 0 = untagged.
+	vlan uint16
+	// innerVLAN is the customer tag of a QinQ frame, 0 = not QinQ.
+	innerVLAN        uint16
 	src, dst         netip.Addr
 	proto            uint8
 	srcPort, dstPort uint16
@@ -44,7 +47,7 @@ func (f *flow) l2Len() int {
 	if f.vlan != 0 {
 		n += 4
 	}
-	if f.outerVLAN != 0 {
+	if f.innerVLAN != 0 {
 		n += 4
 	}
 	return n
@@ -101,8 +104,8 @@ func (f *flow) rawHeader() sflow.RawHeader {
 		h.FlowLabel = uint32(f.srcPort)<<4 ^ uint32(f.dstPort)
 	}
 	switch {
-	case f.outerVLAN != 0:
-		h.VLANs, h.VLAN, h.InnerVLAN = 2, f.outerVLAN, f.vlan
+	case f.innerVLAN != 0:
+		h.VLANs, h.VLAN, h.InnerVLAN = 2, f.vlan, f.innerVLAN
 	case f.vlan != 0:
 		h.VLANs, h.VLAN = 1, f.vlan
 	}

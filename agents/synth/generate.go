@@ -51,7 +51,6 @@ type dataSource struct {
 	nextPoll   time.Duration
 	speed      uint64
 	expanded   bool
-	vlan       uint16 // access VLAN of the interface, 0 = trunk
 
 	// Interface counters, grown by the traffic sampled on the interface.
 	inOctets, outOctets uint64

@@ -152,6 +152,7 @@ func TestDatagramsDecode(t *testing.T) {
 		lastAt    time.Duration
 		formats   = map[bool]int{}
 		tagged    int
+		qinq      int
 		byteCount uint64
 	)
 	for i, d := range dgs {
@@ -192,12 +193,13 @@ func TestDatagramsDecode(t *testing.T) {
 			}
 			if f.Has(sflow.HasSwitch) {
 				tagged++
-				inner := h.VLAN
-				if h.VLANs == 2 {
-					inner = h.InnerVLAN
+				// The switch bridges on the outer tag.
+				if h.VLANs == 0 || uint32(h.VLAN) != f.Switch.SrcVLAN || f.Switch.DstVLAN != f.Switch.SrcVLAN {
+					t.Fatalf("datagram %d: switch record VLANs %d/%d, header VLAN %d (%d tags)",
+						i, f.Switch.SrcVLAN, f.Switch.DstVLAN, h.VLAN, h.VLANs)
 				}
-				if uint32(inner) != f.Switch.SrcVLAN {
-					t.Fatalf("datagram %d: switch record VLAN %d, header VLAN %d", i, f.Switch.SrcVLAN, inner)
+				if h.VLANs == 2 {
+					qinq++
 				}
 			}
 			k := f.SourceIDIndex ^ uint32(dg.AgentAddr.As4()[3])<<24
@@ -228,8 +230,9 @@ func TestDatagramsDecode(t *testing.T) {
 	if len(seqs) != cfg.Agents*cfg.SubAgents {
 		t.Errorf("%d agent streams, want %d", len(seqs), cfg.Agents*cfg.SubAgents)
 	}
-	if formats[true] == 0 || formats[false] == 0 || tagged == 0 {
-		t.Errorf("mix: %d expanded, %d compact, %d tagged flow samples; want some of each", formats[true], formats[false], tagged)
+	if formats[true] == 0 || formats[false] == 0 || tagged == 0 || qinq == 0 {
+		t.Errorf("mix: %d expanded, %d compact, %d tagged (%d QinQ) flow samples; want some of each",
+			formats[true], formats[false], tagged, qinq)
 	}
 	// 4 agents × 2 sub-agents × 8 interfaces, polled 4 times in 2s.
 	if want := uint64(4 * 2 * 8 * 4); truth.CounterSamples != want {
@@ -247,7 +250,6 @@ func TestTenantTruthAgreesWithRouter(t *testing.T) {
 	}
 	cfg := testConfig()
 	cfg.TenantsFile = path
-	cfg.Mix.QinQ = 0 // the switch record carries the only VLAN
 	cfg.LocalPrefixes = append(cfg.LocalPrefixes, netip.MustParsePrefix("172.16.0.0/12"))
 	dgs, truth := generate(t, cfg)
 
@@ -263,7 +265,7 @@ func TestTenantTruthAgreesWithRouter(t *testing.T) {
 		}
 		for _, f := range dg.Flows {
 			rf := route.Flow{Src: f.RawHeader.SrcIP, Dst: f.RawHeader.DstIP, Agent: dg.AgentAddr,
-				VLAN: f.Switch.SrcVLAN, InIf: f.Input.Value, OutIf: f.Output.Value, HasIfIndex: true}
+				VLAN: uint32(f.RawHeader.VLAN), InIf: f.Input.Value, OutIf: f.Output.Value, HasIfIndex: true}
 			matches = table.Match(&rf, matches[:0])
 			for _, m := range matches {
 				id := table.Tenants[m.Tenant].ID

@@ -10,7 +10,7 @@ type Mix struct {
 	TCP, UDP, ICMP float64 // relative weights of the transport protocols
 	IPv6           float64 // fraction of flows over IPv6 (outside tenant networks)
 	VLAN           float64 // fraction of frames with an 802.1Q tag
-	QinQ           float64 // fraction of tagged frames with an outer 802.1ad tag too
+	QinQ           float64 // fraction of tagged frames sent QinQ: the VLAN as an 802.1ad service tag, then a customer tag
 	Local          float64 // fraction of flows with an end in the local/tenant networks
 }
 
@@ -118,7 +118,7 @@ func (g *generator) newFlow(ds *dataSource) flow {
 		vs := g.vlans
 		f.vlan = vs[r.IntN(len(vs))]
 		if r.Float64() < m.QinQ {
-			f.outerVLAN = 4000 + uint16(r.IntN(90))
+			f.innerVLAN = 2 + uint16(r.IntN(4093)) // customer tag
 		}
 	}
 	return f

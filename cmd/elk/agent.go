@@ -96,7 +96,7 @@ for every tenant it matches, as in the collector).`,
 	f.StringVar(&mix, "mix", mix, "relative weights of the transport protocols, e.g. tcp=70,udp=25,icmp=5")
 	f.Float64Var(&cfg.Mix.IPv6, "ipv6", cfg.Mix.IPv6, "fraction of IPv6 flows among those without a local end (the others follow their local end's family)")
 	f.Float64Var(&cfg.Mix.VLAN, "vlan", cfg.Mix.VLAN, "fraction of frames with an 802.1Q tag (tenants' VLANs when they have some)")
-	f.Float64Var(&cfg.Mix.QinQ, "qinq", cfg.Mix.QinQ, "fraction of tagged frames that also carry an outer 802.1ad tag")
+	f.Float64Var(&cfg.Mix.QinQ, "qinq", cfg.Mix.QinQ, "fraction of tagged frames sent QinQ: the VLAN in an outer 802.1ad service tag, then a random customer tag")
 	f.Float64Var(&cfg.Mix.Local, "local", cfg.Mix.Local, "fraction of flows with one end in the local/tenant networks")
 	f.StringVar(&locals, "local-prefixes", locals, "comma-separated CIDRs flows start or end in (besides the tenants' networks)")
 	f.IntVar(&cfg.MaxDatagramSize, "max-datagram", cfg.MaxDatagramSize, "largest sFlow payload per datagram, in bytes")

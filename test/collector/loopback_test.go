@@ -66,7 +66,8 @@ func TestLoopbackZeroLoss(t *testing.T) {
 
 	start := time.Now()
 	runElk(t, time.Minute, agentArgs(listen, 20000, 10*time.Second, truthPath,
-		"--tenants", tenants, "--counter-interval", "2s", "--local-prefixes", "10.0.0.0/8,172.16.0.0/12,fd00:e1c::/48")...)
+		"--tenants", tenants, "--counter-interval", "2s", "--local-prefixes", "10.0.0.0/8,172.16.0.0/12,fd00:e1c::/48",
+		"--sub-agents", "2", "--expanded", "--vlan", "0.4", "--qinq", "0.2")...)
 	sent := time.Since(start)
 	truth, err := synth.ReadTruth(truthPath)
 	if err != nil {
