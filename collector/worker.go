@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/netip"
 	"time"
-	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -67,7 +66,8 @@ type worker struct {
 	unknown map[sflow.UnknownCount]prometheus.Counter
 
 	body    []byte // the common part of the document being built
-	arena   []byte // bodies, ids and keys of the batch
+	arena   []byte // bodies and keys of the batch
+	ids     []byte // ids of the batch, flowdoc.IDLen bytes each
 	docs    []sink.Doc
 	matches []route.Match
 	crecs   []sflow.DataFormat
@@ -82,6 +82,7 @@ func newWorker(c *Collector) *worker {
 		unknown: map[sflow.UnknownCount]prometheus.Counter{},
 		body:    make([]byte, 0, 4096),
 		arena:   make([]byte, 0, c.cfg.Batch*1200),
+		ids:     make([]byte, 0, c.cfg.Batch*flowdoc.IDLen),
 		docs:    make([]sink.Doc, 0, c.cfg.Batch),
 	}
 }
@@ -222,9 +223,8 @@ func routeFlow(f *sflow.FlowSample, agent netip.Addr) route.Flow {
 // emit finishes the document in w.body (adding the tenant tail) into the
 // arena and queues it.
 func (w *worker) emit(id *flowdoc.IDKey, dataset string, p *receiver.Packet, agent netip.Addr, tenant, dir string) {
+	w.ids = flowdoc.AppendID(w.ids, id)
 	a := w.arena
-	start := len(a)
-	a = flowdoc.AppendID(a, id)
 	idEnd := len(a)
 	a = agent.AppendTo(a)
 	keyEnd := len(a)
@@ -235,10 +235,9 @@ func (w *worker) emit(id *flowdoc.IDKey, dataset string, p *receiver.Packet, age
 		a = flowdoc.AppendCounterTail(a, tenant)
 	}
 	w.arena = a
-	// The id aliases the arena, which is not touched until the batch has
-	// been written (sinks must not keep documents after Write).
+	// Key and Body alias the arena, reused once the batch is written
+	// (sinks must not keep them); the id is set in flush.
 	w.docs = append(w.docs, sink.Doc{
-		ID:      unsafe.String(&a[start], idEnd-start),
 		Dataset: dataset,
 		Tenant:  tenant,
 		Key:     a[idEnd:keyEnd:keyEnd],
@@ -258,6 +257,12 @@ func (w *worker) Idle() {
 func (w *worker) Close() { w.Idle() }
 
 func (w *worker) flush() {
+	// Sinks may keep ids (strings are immutable): make them substrings of
+	// one string per batch rather than one allocation per document.
+	ids := string(w.ids)
+	for i := range w.docs {
+		w.docs[i].ID = ids[i*flowdoc.IDLen : (i+1)*flowdoc.IDLen]
+	}
 	for _, s := range w.c.sinks {
 		if err := s.Write(w.c.writeCtx, w.docs); err != nil {
 			w.c.writeFailed(s, len(w.docs), err)
@@ -266,6 +271,7 @@ func (w *worker) flush() {
 	clear(w.docs) // drop references to tenant strings
 	w.docs = w.docs[:0]
 	w.arena = w.arena[:0]
+	w.ids = w.ids[:0]
 }
 
 // track updates the agent's datagram sequence state. It returns the state
