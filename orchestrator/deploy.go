@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/elk-project/elk/orchestrator/discovery"
@@ -349,7 +350,10 @@ func (e *Engine) execute(ctx context.Context, j *Journal, prev *State, progress 
 		}
 		e.mu.Unlock()
 	}()
+	var emitMu sync.Mutex
 	emit := func(entity, action, format string, args ...any) {
+		emitMu.Lock()
+		defer emitMu.Unlock()
 		ev := Event{Time: e.now().UTC(), App: app.Name, Entity: entity, Action: action, Message: fmt.Sprintf(format, args...)}
 		e.mu.Lock()
 		pr.Entity = entity
@@ -384,46 +388,55 @@ func (e *Engine) execute(ctx context.Context, j *Journal, prev *State, progress 
 		_ = e.kv.Delete(context.WithoutCancel(ctx), e.journalKey(app.Name))
 		return fmt.Errorf("deploy of %q failed at entity %s: %w; %s", app.Name, entity, err, rb)
 	}
-	for _, c := range j.Plan.Changes {
-		if c.Action == ActionRemove || slices.Contains(j.Done, c.Entity) {
-			continue
-		}
+	// jmu guards j while the entities of one wave deploy concurrently.
+	var jmu sync.Mutex
+	save := func(update func()) error {
+		jmu.Lock()
+		defer jmu.Unlock()
+		update()
+		return e.saveJournal(ctx, j)
+	}
+	// step deploys one entity once its dependencies are healthy.
+	step := func(ctx context.Context, c Change) error {
 		en, _ := app.entity(c.Entity)
 		spec := en.Spec
 		spec.Count = j.Counts[c.Entity].Desired
 		for _, d := range en.DependsOn {
 			emit(c.Entity, "wait", "waiting for dependency %s to be healthy", d)
 			if err := e.waitHealthy(ctx, app.Name, d); err != nil {
-				return fail(c.Entity, fmt.Errorf("dependency %s is not healthy: %w", d, err))
+				return fmt.Errorf("dependency %s is not healthy: %w", d, err)
 			}
 		}
 		switch c.Action {
-		case ActionAdd, ActionRecreate:
-			if c.Action == ActionAdd && !slices.Contains(j.Created, c.Entity) {
-				j.Created = append(j.Created, c.Entity)
-				if err := e.saveJournal(ctx, j); err != nil {
-					return fail(c.Entity, err)
+		case ActionAdd:
+			if err := save(func() {
+				if !slices.Contains(j.Created, c.Entity) {
+					j.Created = append(j.Created, c.Entity)
 				}
+			}); err != nil {
+				return err
 			}
 		case ActionChange:
-			if _, ok := j.Previous[c.Entity]; !ok {
-				if old, ok := prevApp.entity(c.Entity); ok {
+			if old, ok := prevApp.entity(c.Entity); ok {
+				if err := save(func() {
+					if _, ok := j.Previous[c.Entity]; ok {
+						return
+					}
 					if j.Previous == nil {
 						j.Previous = map[string]target.Spec{}
 					}
 					ps := old.Spec
 					ps.Count = prev.Counts[c.Entity].Desired
 					j.Previous[c.Entity] = ps
-					if err := e.saveJournal(ctx, j); err != nil {
-						return fail(c.Entity, err)
-					}
+				}); err != nil {
+					return err
 				}
 			}
 		}
 		if c.Action != ActionUnchanged || resumed {
 			emit(c.Entity, "apply", "%d instance(s) of %s", spec.Count, spec.Type)
 			if err := e.tg.Apply(ctx, spec); err != nil {
-				return fail(c.Entity, err)
+				return err
 			}
 		}
 		if c.Action == ActionUnchanged && !resumed {
@@ -431,14 +444,58 @@ func (e *Engine) execute(ctx context.Context, j *Journal, prev *State, progress 
 		} else {
 			emit(c.Entity, "wait", "waiting for %d healthy instance(s)", spec.Count)
 			if err := e.waitHealthy(ctx, app.Name, c.Entity); err != nil {
-				return fail(c.Entity, err)
+				return err
 			}
 			emit(c.Entity, "healthy", "%d/%d healthy", spec.Count, spec.Count)
 		}
-		j.Done = append(j.Done, c.Entity)
-		if err := e.saveJournal(ctx, j); err != nil {
-			return fail(c.Entity, err)
+		return save(func() { j.Done = append(j.Done, c.Entity) })
+	}
+	// Entities start in waves: each wave holds the entities whose
+	// dependencies are all deployed, and its members start concurrently.
+	var pending []Change
+	for _, c := range j.Plan.Changes {
+		if c.Action != ActionRemove && !slices.Contains(j.Done, c.Entity) {
+			pending = append(pending, c)
 		}
+	}
+	for len(pending) > 0 {
+		waiting := map[string]bool{}
+		for _, c := range pending {
+			waiting[c.Entity] = true
+		}
+		var wave, rest []Change
+		for _, c := range pending {
+			en, _ := app.entity(c.Entity)
+			if slices.ContainsFunc(en.DependsOn, func(d string) bool { return waiting[d] }) {
+				rest = append(rest, c)
+			} else {
+				wave = append(wave, c)
+			}
+		}
+		// The first failure of a wave stops its siblings.
+		wctx, wcancel := context.WithCancelCause(ctx)
+		first := -1
+		errs := make([]error, len(wave))
+		var wg sync.WaitGroup
+		var fmu sync.Mutex
+		for i, c := range wave {
+			wg.Go(func() {
+				if errs[i] = step(wctx, c); errs[i] != nil {
+					fmu.Lock()
+					if first < 0 {
+						first = i
+						wcancel(fmt.Errorf("%s failed", c.Entity))
+					}
+					fmu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		wcancel(nil)
+		if first >= 0 {
+			return fail(wave[first].Entity, errs[first])
+		}
+		pending = rest
 	}
 	for _, c := range j.Plan.Changes {
 		if c.Action != ActionRemove {

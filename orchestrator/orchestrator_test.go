@@ -449,3 +449,54 @@ func TestUndeployStopsADeployInFlight(t *testing.T) {
 		t.Errorf("resume brought entities back: %v", l)
 	}
 }
+
+// TestIndependentEntitiesStartTogether: entities whose dependencies are
+// met start concurrently, and a failure stops its siblings.
+func TestIndependentEntitiesStartTogether(t *testing.T) {
+	tg := newFake()
+	e, _ := newEngine(t, tg, t.TempDir())
+	app := orchestrator.App{Name: "par", Entities: []orchestrator.Entity{
+		entity("par", "es", 1), entity("par", "kafka", 1), entity("par", "ingest", 1, "es", "kafka"),
+	}}
+	tg.hold["es"], tg.hold["kafka"] = make(chan struct{}), make(chan struct{})
+	done := make(chan error)
+	go func() {
+		_, err := e.Deploy(context.Background(), app, orchestrator.DeployOptions{})
+		done <- err
+	}()
+	var calls []string
+	deadline := time.Now().Add(5 * time.Second)
+	for !(slices.Contains(calls, "wait es") && slices.Contains(calls, "wait kafka")) {
+		if time.Now().After(deadline) {
+			t.Fatalf("es and kafka not waited on together: %v", calls)
+		}
+		calls = append(calls, tg.takeCalls()...)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if slices.Contains(calls, "apply ingest") {
+		t.Fatalf("ingest applied before its dependencies were healthy: %v", calls)
+	}
+	close(tg.hold["es"])
+	close(tg.hold["kafka"])
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// kafka fails while es hangs: the deploy fails at once with kafka's
+	// reason instead of waiting for es's timeout.
+	tg2 := newFake()
+	e2, _ := newEngine(t, tg2, t.TempDir())
+	tg2.hold["es"] = make(chan struct{})
+	tg2.fail["kafka"] = errors.New("broker exited")
+	start := time.Now()
+	_, err := e2.Deploy(context.Background(), app, orchestrator.DeployOptions{})
+	if err == nil || !strings.Contains(err.Error(), "failed at entity kafka: broker exited") {
+		t.Fatalf("deploy: %v, want kafka's failure", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the failing wave took %v: siblings were not stopped", d)
+	}
+	if l, _ := tg2.List(context.Background(), "par"); len(l) != 0 {
+		t.Errorf("entities after rollback: %v", l)
+	}
+}
