@@ -144,6 +144,10 @@ type Stack struct {
 	listener net.Listener
 	policies *engine.Engine
 	scraper  *scrape.Scraper
+	// With a leader lock (several servers on Nomad), Run waits to hold
+	// it before binding listen and serving, and stops when it is lost.
+	lock   *consul.Lock
+	listen string
 }
 
 // NewLocal builds the local stack and binds its listener.
@@ -238,6 +242,37 @@ func assemble(tg target.Target, kv discovery.KV, reg discovery.Registry, regHand
 // Run serves until ctx ends, then stops everything: the API, the engines
 // and every local process.
 func (s *Stack) Run(ctx context.Context) error {
+	if s.lock != nil {
+		s.log.Info("standby: waiting to become the leader", "listen", s.listen)
+		held, err := s.lock.Acquire(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("server: acquire leadership: %w", err)
+		}
+		defer func() {
+			rctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+			defer c()
+			_ = s.lock.Release(rctx)
+		}()
+		l, err := net.Listen("tcp", s.listen)
+		if err != nil {
+			return fmt.Errorf("server: listen on %s: %w", s.listen, err)
+		}
+		s.listener, s.Addr = l, "http://"+l.Addr().String()
+		lctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go func() {
+			select {
+			case <-held.Done():
+				s.log.Error("leadership lost: stopping")
+				stop()
+			case <-lctx.Done():
+			}
+		}()
+		ctx = lctx
+	}
 	bg, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = s.Engine.Run(bg) })
@@ -274,7 +309,9 @@ type NomadConfig struct {
 }
 
 // NewNomad builds a server that deploys onto Nomad, registers and
-// resolves through Consul and keeps its state in Consul KV.
+// resolves through Consul and keeps its state in Consul KV. Several
+// servers may run: the one holding the Consul lock
+// elk/orchestrator/leader serves, the others wait as standbys.
 func NewNomad(cfg NomadConfig) (*Stack, error) {
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:7878"
@@ -296,16 +333,17 @@ func NewNomad(cfg NomadConfig) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := net.Listen("tcp", cfg.Listen)
+	host, _ := os.Hostname()
+	lock, err := consul.NewLock(ccfg, consul.LockConfig{
+		Key: "elk/orchestrator/leader", Value: []byte(host + " " + cfg.Listen), SessionName: "elk-orchestrator"})
 	if err != nil {
-		return nil, fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
+		return nil, err
 	}
 	st, err := assemble(tg, kv, reg, nil, catalog.Options{Target: blueprints.TargetNomad, ElkBinary: cfg.ElkBinary},
 		cfg.Prometheus, cfg.WaitTimeout, log)
 	if err != nil {
-		l.Close()
 		return nil, err
 	}
-	st.Addr, st.listener = "http://"+l.Addr().String(), l
+	st.Addr, st.lock, st.listen = "http://"+cfg.Listen, lock, cfg.Listen
 	return st, nil
 }
