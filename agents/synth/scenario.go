@@ -17,23 +17,33 @@ const (
 // Scenarios lists every scenario name, in the order help text shows them.
 var Scenarios = []string{ScenarioSteady, ScenarioSpike, ScenarioRamp, ScenarioDiurnal}
 
+// ShapeSpan bounds the default shape timings: they follow the run's
+// duration up to this span, so that a long-running agent still shows its
+// scenario within minutes (and repeats its spike every span).
+const ShapeSpan = 30 * time.Minute
+
 // Shape tunes the non-steady scenarios. Zero values take the defaults
-// documented on each field.
+// documented on each field, where "the span" is the run's duration capped
+// at ShapeSpan.
 type Shape struct {
-	// SpikeAt is when the spike starts (default: a third of the duration).
+	// SpikeAt is when the spike starts (default: a third of the span).
 	SpikeAt time.Duration
-	// SpikeFor is how long the spike lasts (default: a third of the duration).
+	// SpikeFor is how long the spike lasts (default: a third of the span).
 	SpikeFor time.Duration
 	// SpikeFactor multiplies the base rate during the spike (default 4).
 	SpikeFactor float64
+	// SpikeEvery repeats the spike with this period, SpikeAt counting
+	// from the start of each period (default: the span when the run is
+	// longer than the span, else no repetition).
+	SpikeEvery time.Duration
 	// RampFrom is the starting rate as a fraction of the rate (default 0.1);
 	// the rate grows linearly to the full rate over RampFor.
 	RampFrom float64
-	// RampFor is how long the ramp takes (default: the whole duration); the
-	// rate holds at the full rate afterwards.
+	// RampFor is how long the ramp takes (default: the span); the rate
+	// holds at the full rate afterwards.
 	RampFor time.Duration
 	// DiurnalPeriod is the length of one simulated day (default: the
-	// duration). The rate starts at its trough and peaks mid-period.
+	// span). The rate starts at its trough and peaks mid-period.
 	DiurnalPeriod time.Duration
 	// DiurnalAmplitude is the relative swing around the mean rate, in
 	// [0, 1] (default 0.8: the rate varies between 0.2× and 1.8× the rate).
@@ -53,31 +63,38 @@ type profile interface {
 // newProfile builds the profile of a scenario after filling in the shape's
 // defaults for the given duration.
 func newProfile(scenario string, rate float64, duration time.Duration, sh Shape) (profile, error) {
+	span := min(duration, ShapeSpan)
 	switch scenario {
 	case ScenarioSteady, "":
 		return steady{r: rate}, nil
 	case ScenarioSpike:
-		at, length, factor := sh.SpikeAt, sh.SpikeFor, sh.SpikeFactor
+		at, length, factor, every := sh.SpikeAt, sh.SpikeFor, sh.SpikeFactor, sh.SpikeEvery
 		if at == 0 {
-			at = duration / 3
+			at = span / 3
 		}
 		if length == 0 {
-			length = duration / 3
+			length = span / 3
 		}
 		if factor == 0 {
 			factor = 4
 		}
-		if at < 0 || length < 0 || factor < 0 {
-			return nil, fmt.Errorf("spike: at %v, for %v and factor %g must not be negative", at, length, factor)
+		if every == 0 && duration > span {
+			every = span
 		}
-		return spike{r: rate, at: at.Seconds(), end: (at + length).Seconds(), factor: factor}, nil
+		if at < 0 || length < 0 || factor < 0 || every < 0 {
+			return nil, fmt.Errorf("spike: at %v, for %v, every %v and factor %g must not be negative", at, length, every, factor)
+		}
+		if every > 0 && at+length > every {
+			return nil, fmt.Errorf("spike: at %v plus for %v must fit within every %v", at, length, every)
+		}
+		return spike{r: rate, at: at.Seconds(), length: length.Seconds(), every: every.Seconds(), factor: factor}, nil
 	case ScenarioRamp:
 		from, length := sh.RampFrom, sh.RampFor
 		if from == 0 {
 			from = 0.1
 		}
 		if length == 0 {
-			length = duration
+			length = span
 		}
 		if from < 0 || length < 0 {
 			return nil, fmt.Errorf("ramp: from %g and for %v must not be negative", from, length)
@@ -86,7 +103,7 @@ func newProfile(scenario string, rate float64, duration time.Duration, sh Shape)
 	case ScenarioDiurnal:
 		period, amp := sh.DiurnalPeriod, sh.DiurnalAmplitude
 		if period == 0 {
-			period = duration
+			period = span
 		}
 		if amp == 0 {
 			amp = 0.8
@@ -105,20 +122,29 @@ type steady struct{ r float64 }
 func (s steady) due(t time.Duration) float64 { return s.r * t.Seconds() }
 func (s steady) rate(time.Duration) float64  { return s.r }
 
-// spike runs at r, then at r×factor within [at, end), then at r again.
-type spike struct{ r, at, end, factor float64 }
+// spike runs at r, then at r×factor within [at, at+length), then at r
+// again; with every > 0 the pattern repeats with that period.
+type spike struct{ r, at, length, every, factor float64 }
+
+// split returns the number of whole periods before x and the offset of x
+// within the current one.
+func (s spike) split(x float64) (float64, float64) {
+	if s.every <= 0 {
+		return 0, x
+	}
+	n := math.Floor(x / s.every)
+	return n, x - n*s.every
+}
 
 func (s spike) due(t time.Duration) float64 {
 	x := t.Seconds()
-	n := s.r * x
-	if x > s.at {
-		n += s.r * (s.factor - 1) * (math.Min(x, s.end) - s.at)
-	}
-	return n
+	periods, in := s.split(x)
+	spiking := periods*s.length + math.Min(math.Max(in-s.at, 0), s.length)
+	return s.r*x + s.r*(s.factor-1)*spiking
 }
 
 func (s spike) rate(t time.Duration) float64 {
-	if x := t.Seconds(); x >= s.at && x < s.end {
+	if _, in := s.split(t.Seconds()); in >= s.at && in < s.at+s.length {
 		return s.r * s.factor
 	}
 	return s.r

@@ -39,6 +39,10 @@ func TestScenarioTotals(t *testing.T) {
 			want: 1000*(0.5*4+0.5*4/2) + 5000, at: 6 * time.Second, wantRate: 1000},
 		{name: "diurnal full period", scenario: ScenarioDiurnal, want: 9000, at: 4500 * time.Millisecond, wantRate: 1800},
 		{name: "diurnal trough", scenario: ScenarioDiurnal, shape: Shape{DiurnalAmplitude: 0.5}, want: 9000, at: 0, wantRate: 500},
+		{name: "spike repeated", scenario: ScenarioSpike, shape: Shape{SpikeAt: time.Second, SpikeFor: time.Second, SpikeEvery: 4 * time.Second, SpikeFactor: 2},
+			want: 9000 + 1000*(1+1+0), at: 5500 * time.Millisecond, wantRate: 2000},
+		{name: "spike repeated, between", scenario: ScenarioSpike, shape: Shape{SpikeAt: time.Second, SpikeFor: time.Second, SpikeEvery: 4 * time.Second, SpikeFactor: 2},
+			want: 11000, at: 6500 * time.Millisecond, wantRate: 1000},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,6 +78,7 @@ func TestScenarioErrors(t *testing.T) {
 		{name: "unknown", scenario: "tsunami"},
 		{name: "negative spike", scenario: ScenarioSpike, shape: Shape{SpikeFactor: -1}},
 		{name: "amplitude above one", scenario: ScenarioDiurnal, shape: Shape{DiurnalAmplitude: 1.5}},
+		{name: "spike longer than its period", scenario: ScenarioSpike, shape: Shape{SpikeAt: time.Second, SpikeFor: time.Second, SpikeEvery: time.Second}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -568,5 +573,32 @@ func TestScenarioShapeOnTheWire(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLongRunDefaults checks that the default shapes of a long-running
+// agent play out within ShapeSpan rather than over its whole duration.
+func TestLongRunDefaults(t *testing.T) {
+	year := 8760 * time.Hour
+	tests := []struct {
+		scenario string
+		at       time.Duration
+		wantRate float64
+	}{
+		{scenario: ScenarioSpike, at: 15 * time.Minute, wantRate: 4000},
+		{scenario: ScenarioSpike, at: 25 * time.Minute, wantRate: 1000},
+		{scenario: ScenarioSpike, at: 24*time.Hour + 15*time.Minute, wantRate: 4000},
+		{scenario: ScenarioRamp, at: time.Hour, wantRate: 1000},
+		{scenario: ScenarioDiurnal, at: 15 * time.Minute, wantRate: 1800},
+		{scenario: ScenarioDiurnal, at: 30 * time.Minute, wantRate: 200},
+	}
+	for _, tc := range tests {
+		p, err := newProfile(tc.scenario, 1000, year, Shape{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.rate(tc.at); math.Abs(got-tc.wantRate) > 1e-6 {
+			t.Errorf("%s at %v of a year-long run: rate %f, want %f", tc.scenario, tc.at, got, tc.wantRate)
+		}
 	}
 }

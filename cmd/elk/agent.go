@@ -36,10 +36,13 @@ time:
 
   steady   constant --rate
   spike    --rate, then --spike-factor × --rate from --spike-at for
-           --spike-for, then --rate again
+           --spike-for, then --rate again (repeating every --spike-every)
   ramp     from --ramp-from × --rate up to --rate over --ramp-for, then hold
   diurnal  a sinusoid around --rate with --diurnal-amplitude and period
            --diurnal-period, starting at its trough
+
+The shape timings default to fractions of the span: --duration, capped at
+30m so that a long-running agent shows its scenario within minutes.
 
 Pacing follows the monotonic clock in small bursts and never drifts. The same
 --seed yields the same datagrams byte for byte. The truth file (--truth) is one
@@ -101,12 +104,13 @@ for every tenant it matches, as in the collector).`,
 	f.StringVar(&locals, "local-prefixes", locals, "comma-separated CIDRs flows start or end in (besides the tenants' networks)")
 	f.IntVar(&cfg.MaxDatagramSize, "max-datagram", cfg.MaxDatagramSize, "largest sFlow payload per datagram, in bytes")
 	f.DurationVar(&cfg.MaxDelay, "max-delay", cfg.MaxDelay, "longest a sample waits in a partly filled datagram")
-	f.DurationVar(&cfg.Shape.SpikeAt, "spike-at", 0, "spike: when the spike starts (default a third of --duration)")
-	f.DurationVar(&cfg.Shape.SpikeFor, "spike-for", 0, "spike: how long the spike lasts (default a third of --duration)")
+	f.DurationVar(&cfg.Shape.SpikeAt, "spike-at", 0, "spike: when the spike starts (default a third of the span)")
+	f.DurationVar(&cfg.Shape.SpikeFor, "spike-for", 0, "spike: how long the spike lasts (default a third of the span)")
 	f.Float64Var(&cfg.Shape.SpikeFactor, "spike-factor", 4, "spike: rate multiplier during the spike")
+	f.DurationVar(&cfg.Shape.SpikeEvery, "spike-every", 0, "spike: repeat the spike with this period (default the span when --duration is longer, else once)")
 	f.Float64Var(&cfg.Shape.RampFrom, "ramp-from", 0.1, "ramp: starting rate as a fraction of --rate")
-	f.DurationVar(&cfg.Shape.RampFor, "ramp-for", 0, "ramp: time to reach --rate (default --duration)")
-	f.DurationVar(&cfg.Shape.DiurnalPeriod, "diurnal-period", 0, "diurnal: length of one simulated day (default --duration)")
+	f.DurationVar(&cfg.Shape.RampFor, "ramp-for", 0, "ramp: time to reach --rate (default the span)")
+	f.DurationVar(&cfg.Shape.DiurnalPeriod, "diurnal-period", 0, "diurnal: length of one simulated day (default the span)")
 	f.Float64Var(&cfg.Shape.DiurnalAmplitude, "diurnal-amplitude", 0.8, "diurnal: relative swing around --rate, within [0, 1]")
 	f.BoolVar(&verbose, "verbose", false, "log progress every second")
 	cmd.AddCommand(newESExporterCmd())
