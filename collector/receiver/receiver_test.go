@@ -204,6 +204,9 @@ func TestQueueFullDrops(t *testing.T) {
 	for counter(t, h.reg, "elk_collector_received_datagrams_total") < 100 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
+	for counter(t, h.reg, "elk_collector_queue_length") < 16 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 	drops := counter(t, h.reg, "elk_collector_queue_drops_total")
 	if drops < 100-16-4-2 {
 		t.Errorf("queue drops %v, want about %d with a blocked worker", drops, 100-16)
