@@ -2,7 +2,10 @@ package embedded_test
 
 import (
 	"context"
+	"net"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,4 +90,62 @@ func TestRejectsBadKeys(t *testing.T) {
 			t.Errorf("put %q: want an error", k)
 		}
 	}
+}
+
+// TestClientWatchSurvivesRegistryRestart: a watcher keeps following a
+// service across a registry outage and a restart that resets the index.
+func TestClientWatchSurvivesRegistryRestart(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	serve := func(l net.Listener, r *embedded.Registry) *http.Server {
+		srv := &http.Server{Handler: r.Handler()}
+		go srv.Serve(l)
+		return srv
+	}
+	r1 := newRegistry(t)
+	r1.Register(context.Background(), discovery.Service{ID: "a-0", Name: "a", Address: "127.0.0.1", Port: 1})
+	srv := serve(l, r1)
+	c, err := embedded.NewClient("http://"+addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan []string, 16)
+	go c.Watch(ctx, "a", func(ss []discovery.Service) {
+		var ids []string
+		for _, s := range ss {
+			ids = append(ids, s.ID)
+		}
+		got <- ids
+	})
+	expect := func(want string) {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case ids := <-got:
+				if strings.Join(ids, ",") == want {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("watch never reported [%s]", want)
+			}
+		}
+	}
+	expect("a-0")
+	srv.Close() // outage
+	time.Sleep(300 * time.Millisecond)
+	r2 := newRegistry(t) // a fresh registry: its index starts over
+	r2.Register(context.Background(), discovery.Service{ID: "a-1", Name: "a", Address: "127.0.0.1", Port: 2})
+	l2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s again: %v", addr, err)
+	}
+	srv2 := serve(l2, r2)
+	defer srv2.Close()
+	expect("a-1")
 }
