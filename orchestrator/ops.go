@@ -278,6 +278,17 @@ func (e *Engine) refresh(ctx context.Context) {
 			if es.Drift != "" {
 				d = 1
 			}
+			key := a + "/" + es.ID
+			e.mu.Lock()
+			if e.drift[key] != es.Drift {
+				if es.Drift != "" {
+					e.log.Warn("drift", "app", a, "entity", es.ID, "drift", es.Drift)
+				} else if e.drift[key] != "" {
+					e.log.Info("drift resolved", "app", a, "entity", es.ID)
+				}
+				e.drift[key] = es.Drift
+			}
+			e.mu.Unlock()
 			e.metrics.drift.WithLabelValues(a, es.ID).Set(d)
 		}
 	}

@@ -82,6 +82,8 @@ type Engine struct {
 	running map[string]*Progress
 	// cancels stops the deploy in flight of an app (for Undeploy).
 	cancels map[string]context.CancelCauseFunc
+	// drift is the last drift reported per app/entity, to log changes.
+	drift map[string]string
 }
 
 // New builds an engine. Call Resume (or Run) after a restart to finish
@@ -112,6 +114,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	return &Engine{
 		cfg: cfg, tg: deps.Target, kv: deps.KV, log: deps.Logger, now: deps.Now, metrics: m,
 		locks: map[string]*sync.Mutex{}, running: map[string]*Progress{}, cancels: map[string]context.CancelCauseFunc{},
+		drift: map[string]string{},
 	}, nil
 }
 
