@@ -436,6 +436,9 @@ func (d *Decoder) decodeFlowRecords(s []byte, off, base int, n uint32, fd *FlowD
 			fd.Present |= HasRouter
 		case FlowExtendedGateway:
 			if err := decodeGateway(r, rbase, &fd.Gateway); err != nil {
+				// Leave no half-decoded record behind in the reused struct.
+				g := &fd.Gateway
+				*g = ExtendedGateway{ASPath: g.ASPath[:0], Communities: g.Communities[:0]}
 				return err
 			}
 			fd.Present |= HasGateway
