@@ -473,7 +473,9 @@ func decodeGateway(r []byte, base int, g *ExtendedGateway) error {
 	}
 	path := g.ASPath[:0]
 	comms := g.Communities[:0]
-	*g = ExtendedGateway{NextHop: nh, AS: be32(r, o), SrcAS: be32(r, o+4), SrcPeerAS: be32(r, o+8)}
+	// The slices stay attached to g at every step so that an error
+	// leaves their capacity for the next decode.
+	*g = ExtendedGateway{NextHop: nh, AS: be32(r, o), SrcAS: be32(r, o+4), SrcPeerAS: be32(r, o+8), ASPath: path, Communities: comms}
 	nseg := be32(r, o+12)
 	o += 16
 	// Each segment takes at least 8 bytes (type + count).
@@ -481,6 +483,7 @@ func decodeGateway(r []byte, base int, g *ExtendedGateway) error {
 		return errAt(ReasonCountLimit, base+o-4, "extended_gateway.as_path")
 	}
 	path = grow(path, int(nseg))
+	g.ASPath = path
 	for i := uint32(0); i < nseg; i++ {
 		if len(r)-o < 8 {
 			return errAt(ReasonBadLength, base+o, "extended_gateway.as_path")
@@ -517,6 +520,7 @@ func decodeGateway(r []byte, base int, g *ExtendedGateway) error {
 		return errAt(ReasonCountLimit, base+o-4, "extended_gateway.communities")
 	}
 	comms = growWords(comms, int(nc))
+	g.Communities = comms
 	for j := uint32(0); j < nc; j++ {
 		comms = append(comms, be32(r, o))
 		o += 4
