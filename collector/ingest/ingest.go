@@ -37,6 +37,9 @@ type Config struct {
 	// ShutdownTimeout bounds finishing the current batch after ctx ends
 	// (default 30s).
 	ShutdownTimeout time.Duration
+	// SessionTimeout is how long the group waits for a silent (crashed)
+	// member before handing its partitions to the others (default 10s).
+	SessionTimeout time.Duration
 }
 
 // Deps are the worker's collaborators.
@@ -85,6 +88,9 @@ func New(cfg Config, deps Deps) (*Ingest, error) {
 	if cfg.LagInterval <= 0 {
 		cfg.LagInterval = 5 * time.Second
 	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = 10 * time.Second
+	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
 	}
@@ -132,6 +138,8 @@ func (in *Ingest) Run(ctx context.Context) error {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(250*time.Millisecond),
+		kgo.SessionTimeout(in.cfg.SessionTimeout),
+		kgo.HeartbeatInterval(in.cfg.SessionTimeout/10),
 	)
 	if err != nil {
 		return fmt.Errorf("ingest: creating Kafka client: %w", err)

@@ -15,12 +15,16 @@ package pipeline_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,6 +80,8 @@ type run struct {
 	topic  string
 	dir    string
 	procs  []*harness.Proc
+	// metrics are the /metrics URLs of the collector and ingest workers.
+	metrics []string
 }
 
 func newRun(t *testing.T, esURL, kafka string) *run {
@@ -85,6 +91,11 @@ func newRun(t *testing.T, esURL, kafka string) *run {
 		prefix: "sflow-t" + id, topic: "elk-test-" + id, dir: t.TempDir(),
 	}
 	t.Cleanup(func() {
+		if t.Failed() {
+			for _, m := range r.metrics {
+				t.Logf("--- %s:\n%s", m, scrapeSink(m))
+			}
+		}
 		for _, p := range r.procs {
 			p.Kill()
 			if t.Failed() {
@@ -130,7 +141,9 @@ func (r *run) collector(outputs ...string) int {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	args := []string{"collector", "--listen", fmt.Sprintf("127.0.0.1:%d", port)}
+	maddr := freeTCPAddr(r.t)
+	r.metrics = append(r.metrics, "http://"+maddr+"/metrics")
+	args := []string{"collector", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--metrics", maddr}
 	for _, o := range outputs {
 		args = append(args, "--output", o)
 	}
@@ -140,8 +153,37 @@ func (r *run) collector(outputs ...string) int {
 }
 
 func (r *run) ingest(esURL, prefix, group string) *harness.Proc {
+	maddr := freeTCPAddr(r.t)
+	r.metrics = append(r.metrics, "http://"+maddr+"/metrics")
 	return r.start("ingest", "ingest", "--kafka", r.kafka+"/"+r.topic, "--group", group,
-		"--output", r.esOutput(esURL, prefix, false))
+		"--output", r.esOutput(esURL, prefix, false), "--metrics", maddr)
+}
+
+func freeTCPAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// scrapeSink returns the elk_sink_ and loss lines of a /metrics page.
+func scrapeSink(u string) string {
+	res, err := http.Get(u)
+	if err != nil {
+		return err.Error()
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	var out []string
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, "elk_sink_") || strings.HasPrefix(l, "elk_collector_loss") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // agent sends rate flow samples/s for d to port and returns the truth.

@@ -1,0 +1,145 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/elk-project/elk/collector/sink"
+	"github.com/elk-project/elk/collector/sink/kafka"
+)
+
+// recordingSink remembers the IDs it acknowledged; while failing is set it
+// refuses to acknowledge (Flush fails), like an unreachable cluster.
+type recordingSink struct {
+	mu      sync.Mutex
+	pending []string
+	acked   map[string]int
+	failing bool
+}
+
+func (s *recordingSink) Name() string { return "recording" }
+
+func (s *recordingSink) Write(_ context.Context, docs []sink.Doc) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range docs {
+		s.pending = append(s.pending, d.ID)
+	}
+	return nil
+}
+
+func (s *recordingSink) Flush(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failing {
+		s.pending = nil
+		return errors.New("destination unreachable")
+	}
+	for _, id := range s.pending {
+		s.acked[id]++
+	}
+	s.pending = nil
+	return nil
+}
+
+func (s *recordingSink) Close(context.Context) error { return nil }
+
+func (s *recordingSink) count() (unique, total int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range s.acked {
+		unique++
+		total += n
+	}
+	return
+}
+
+func TestNewValidates(t *testing.T) {
+	_, err := New(Config{}, Deps{})
+	if err == nil {
+		t.Fatal("New with an empty config: want an error naming every missing setting")
+	}
+	for _, want := range []string{"broker", "topic", "group", "sink"} {
+		if !strings.Contains(strings.ToLower(err.Error()), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
+// TestCommitsOnlyAcknowledgedBatches runs against the broker at
+// ELK_TEST_KAFKA: a worker whose output refuses everything commits nothing,
+// so a second worker of the same group receives every record; once that one
+// has acknowledged and committed, a third receives nothing.
+func TestCommitsOnlyAcknowledgedBatches(t *testing.T) {
+	broker := os.Getenv("ELK_TEST_KAFKA")
+	if broker == "" {
+		if os.Getenv("ELK_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatal("ELK_TEST_KAFKA is unset but ELK_TEST_REQUIRE_SERVICES=1")
+		}
+		t.Skip("ELK_TEST_KAFKA unset: skipping the real Kafka test (run deploy/dev/services up)")
+	}
+	topic := fmt.Sprintf("elk-ingest-unit-%d", time.Now().UnixNano())
+	group := topic
+	prod, err := kafka.New(kafka.Config{Brokers: []string{broker}, Topic: topic, Partitions: 2}, kafka.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const n = 300
+	docs := make([]sink.Doc, n)
+	for i := range docs {
+		docs[i] = sink.Doc{ID: fmt.Sprint("doc-", i), Dataset: "sflow.flow", Key: []byte{byte(i % 5)}, Time: time.Now(), Body: []byte(`{}`)}
+	}
+	if err := prod.Write(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	if err := prod.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	runUntil := func(out *recordingSink, want int, wait time.Duration) {
+		t.Helper()
+		in, err := New(Config{Brokers: []string{broker}, Topic: topic, Group: group, LagInterval: time.Second},
+			Deps{Sink: out, Registry: prometheus.NewRegistry()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- in.Run(rctx) }()
+		deadline := time.Now().Add(wait)
+		for time.Now().Before(deadline) {
+			if u, _ := out.count(); want > 0 && u >= want {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		stop()
+		<-done
+	}
+
+	failing := &recordingSink{acked: map[string]int{}, failing: true}
+	runUntil(failing, 0, 8*time.Second)
+	if u, _ := failing.count(); u != 0 {
+		t.Fatalf("failing output acknowledged %d", u)
+	}
+	ok := &recordingSink{acked: map[string]int{}}
+	runUntil(ok, n, 30*time.Second)
+	if u, _ := ok.count(); u != n {
+		t.Fatalf("after a worker whose output failed, the next one got %d of %d records: offsets were committed without acknowledgement", u, n)
+	}
+	after := &recordingSink{acked: map[string]int{}}
+	runUntil(after, 0, 8*time.Second)
+	if u, _ := after.count(); u != 0 {
+		t.Errorf("a worker joining after everything was acknowledged re-read %d records: offsets not committed", u)
+	}
+}
