@@ -520,7 +520,8 @@ func (t *Target) logTail(app, entity string, index int) string {
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	var keep []string
 	for _, l := range lines {
-		if !strings.HasPrefix(l, "--- elk:") {
+		// Skip elk's own markers and the repeats of a crash loop.
+		if !strings.HasPrefix(l, "--- elk:") && !slices.Contains(keep, l) {
 			keep = append(keep, l)
 		}
 	}
