@@ -45,6 +45,9 @@ func (c BlueprintCompiler) Compile(filename string, data []byte) (orchestrator.A
 	}
 	specs, err := catalog.Specs(bp, c.Options)
 	if err != nil {
+		if c.Options.Target != "" && bp.Target != c.Options.Target {
+			err = fmt.Errorf("%w\n(the blueprint targets %s; this server runs the %s target)", err, bp.Target, c.Options.Target)
+		}
 		return orchestrator.App{}, err
 	}
 	app := orchestrator.App{Name: bp.Name, Source: string(data)}
