@@ -1,0 +1,298 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/elk-project/elk/orchestrator/client"
+	"github.com/elk-project/elk/orchestrator/discovery"
+	"github.com/elk-project/elk/orchestrator/server"
+	pclient "github.com/elk-project/elk/policies/client"
+	"github.com/elk-project/elk/policies/simulate"
+	"github.com/elk-project/elk/policies/source"
+	promsource "github.com/elk-project/elk/policies/source/prometheus"
+)
+
+var elkBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "elk-policy-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	elkBin = filepath.Join(dir, "elk")
+	build := exec.Command("go", "build", "-o", elkBin, "github.com/elk-project/elk/cmd/elk")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build elk:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freeUDPPort(t *testing.T) int {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+func freeTCPPort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startPrometheus runs the Debian prometheus binary scraping the targets
+// listed in sdFile every second, or returns "" when it is not installed.
+func startPrometheus(t *testing.T, dir, sdFile string) string {
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		return ""
+	}
+	cfg := filepath.Join(dir, "prometheus.yml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - job_name: elk
+    file_sd_configs: [{files: [%q], refresh_interval: 1s}]
+`, sdFile)), 0o644)
+	os.WriteFile(sdFile, []byte("[]"), 0o644)
+	addr := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
+	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
+		"--web.listen-address="+addr, "--log.level=warn")
+	logf, _ := os.Create(filepath.Join(dir, "prometheus.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start prometheus: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); logf.Close() })
+	url := "http://" + addr
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return url
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prometheus did not start: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+const (
+	baseRate     = 3000 // flow samples/s before and after the spike
+	spikeFactor  = 5    // 15,000/s during the spike
+	perCollector = 4000 // policy target per collector
+	spikeAt      = 20 * time.Second
+	spikeFor     = 40 * time.Second
+	upWindow     = 4 * time.Second
+	downWindow   = 20 * time.Second
+	interval     = 2 * time.Second
+	rateWindow   = 10 * time.Second
+)
+
+// TestSpikeScalesCollectors runs the spike scenario end to end and prints
+// the timeline. It takes about two minutes.
+func TestSpikeScalesCollectors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end spike test takes about two minutes")
+	}
+	dir := t.TempDir()
+	sd := filepath.Join(dir, "targets.json")
+	prom := startPrometheus(t, dir, sd)
+	check := fmt.Sprintf(`metric: rate(elk_collector_agent_samples_total{type="flow"}[%s])`, rateWindow)
+	via := "built-in scraper"
+	if prom != "" {
+		check = fmt.Sprintf(`query: sum(rate(elk_collector_agent_samples_total{type="flow"}[%s]))`, rateWindow)
+		via = "Prometheus " + prom
+	}
+	port := freeUDPPort(t)
+	bp := fmt.Sprintf(`name: demo
+target: local
+entities:
+  - id: collector
+    type: sflow-collector
+    count: 1
+    config:
+      port: %d
+      output: [file:%s]
+    policies:
+      - min: 1
+        max: 6
+        evaluation_interval: %s
+        checks:
+          - name: ingest
+            %s
+            strategy:
+              target-value: {target: %d, input: total}
+            on_missing: up_only
+        controls:
+          stabilization: {up: %s, down: %s}
+          warmup: 4s
+`, port, filepath.Join(dir, "flows.ndjson"), interval, check, perCollector, upWindow, downWindow)
+
+	stack, err := server.NewLocal(server.LocalConfig{Listen: "127.0.0.1:0", StateDir: filepath.Join(dir, "state"),
+		ElkBinary: elkBin, Prometheus: prom, WaitTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- stack.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	oc, err := client.New(stack.Addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := oc.Deploy(ctx, "demo.yaml", []byte(bp), false, nil); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	// Keep Prometheus' targets in step with the running collectors.
+	if prom != "" {
+		go func() {
+			for ctx.Err() == nil {
+				svcs, _ := stack.Registry.Resolve(ctx, discovery.ServiceName("demo", "collector"))
+				var targets []string
+				for _, s := range svcs {
+					targets = append(targets, fmt.Sprintf("127.0.0.1:%s", s.Meta["port_metrics"]))
+				}
+				data, _ := json.Marshal([]map[string]any{{"targets": targets}})
+				os.WriteFile(sd+".tmp", data, 0o644)
+				os.Rename(sd+".tmp", sd)
+				time.Sleep(500 * time.Millisecond)
+			}
+		}()
+	}
+
+	total := spikeAt + spikeFor + downWindow + 50*time.Second
+	agent := exec.CommandContext(ctx, elkBin, "agent", "--target", fmt.Sprintf("127.0.0.1:%d", port),
+		"--rate", fmt.Sprint(baseRate), "--scenario", "spike", "--spike-factor", fmt.Sprint(spikeFactor),
+		"--spike-at", spikeAt.String(), "--spike-for", spikeFor.String(), "--duration", total.String())
+	agentLog, _ := os.Create(filepath.Join(dir, "agent.log"))
+	agent.Stdout, agent.Stderr = agentLog, agentLog
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	defer func() { agent.Process.Kill(); agent.Wait() }()
+
+	type row struct {
+		at               time.Duration
+		rate             float64
+		desired, running int
+		why              string
+	}
+	var mu sync.Mutex
+	var rows []row
+	pc := pclient.New(stack.Addr, "e2e")
+	needed := (baseRate*spikeFactor + perCollector - 1) / perCollector
+	var reached, back time.Duration
+	for time.Since(start) < total {
+		time.Sleep(time.Second)
+		el := time.Since(start)
+		ds, err := pc.Explain(ctx, "demo/collector", 1)
+		st, err2 := stack.Engine.Status(ctx, "demo")
+		if err != nil || err2 != nil || len(ds) == 0 {
+			continue
+		}
+		running := 0
+		for _, e := range st.Entities {
+			if e.ID == "collector" {
+				running = e.Healthy
+			}
+		}
+		d := ds[0]
+		r := row{at: el, desired: d.Desired, running: running, why: d.Message()}
+		if len(d.Readings) > 0 && !d.Readings[0].Missing {
+			r.rate = d.Readings[0].Value
+		}
+		mu.Lock()
+		rows = append(rows, r)
+		mu.Unlock()
+		if reached == 0 && el > spikeAt && running >= needed {
+			reached = el
+		}
+		if reached != 0 && back == 0 && el > spikeAt+spikeFor && running == 1 {
+			back = el
+			break
+		}
+	}
+	t.Logf("timeline (metric via %s; spike %d→%d samples/s at %s for %s; target %d per collector):", via,
+		baseRate, baseRate*spikeFactor, spikeAt, spikeFor, perCollector)
+	t.Logf("%6s %10s %8s %8s  %s", "time", "rate/s", "desired", "running", "decision")
+	rec := simulate.Recording{}
+	for _, r := range rows {
+		t.Logf("%6s %10.0f %8d %8d  %s", r.at.Round(time.Second), r.rate, r.desired, r.running, r.why)
+	}
+	if prom != "" {
+		// The exact series the policy read, every second.
+		ps, err := promsource.New(prom)
+		if err == nil {
+			rec["ingest"], err = ps.Range(ctx, fmt.Sprintf(`sum(rate(elk_collector_agent_samples_total{type="flow"}[%s]))`, rateWindow),
+				start, time.Now(), time.Second)
+		}
+		if err != nil {
+			t.Logf("range query: %v", err)
+		}
+	} else {
+		for _, r := range rows {
+			if r.rate > 0 {
+				rec["ingest"] = append(rec["ingest"], source.Sample{Time: start.Add(r.at).UTC().Truncate(time.Second), Value: r.rate})
+			}
+		}
+	}
+	if out := os.Getenv("ELK_POLICY_RECORDING_OUT"); out != "" && len(rec["ingest"]) > 0 {
+		f, err := os.Create(out)
+		if err == nil {
+			rec.Write(f, fmt.Sprintf("collectors' ingest rate in flow samples/s: sum(rate(elk_collector_agent_samples_total{type=\"flow\"}[%s])) via %s\nrecorded by policies/e2e TestSpikeScalesCollectors: elk agent --scenario spike --rate %d --spike-factor %d --spike-at %s --spike-for %s",
+				rateWindow, strings.Split(via, " ")[0], baseRate, spikeFactor, spikeAt, spikeFor))
+			f.Close()
+		}
+	}
+	if reached == 0 {
+		t.Fatalf("the collectors never reached %d instances during the spike", needed)
+	}
+	// Bound: the rate window must fill (rateWindow), the scrape and the
+	// evaluation run (an interval each), the up window passes, and new
+	// collectors start. While the window fills the recommendation ramps,
+	// so the count may rise in two steps, the second after the warm-up:
+	// allow 15s for that and for process start-up.
+	bound := spikeAt + rateWindow + upWindow + 2*interval + 15*time.Second
+	t.Logf("reached %d collectors %s after the spike started (bound %s); back to 1 at %s (spike ended at %s, down window %s)",
+		needed, reached-spikeAt, bound-spikeAt, back, spikeAt+spikeFor, downWindow)
+	if reached > bound {
+		t.Errorf("reached %d collectors at %s, later than %s", needed, reached, bound)
+	}
+	if back == 0 {
+		t.Errorf("the collectors did not return to 1 after the spike")
+	}
+	// No flapping: count changes are one rise (maybe in steps) and one fall.
+	changes := 0
+	for i := 1; i < len(rows); i++ {
+		if (rows[i].desired > rows[i-1].desired) && rows[i].at > spikeAt+spikeFor+rateWindow {
+			changes++
+		}
+	}
+	if changes > 0 {
+		t.Errorf("the count rose again %d times after the spike ended", changes)
+	}
+}
