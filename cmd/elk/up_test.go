@@ -46,24 +46,12 @@ func elkBinary(t *testing.T) string {
 	return elkBinPath
 }
 
-func freeTCPAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
+// freeUDPPortNumber returns a UDP port nobody listens on.
 func freeUDPPortNumber(t *testing.T) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	_, p, _ := net.SplitHostPort(freeUDPPort(t))
+	n, _ := strconv.Atoi(p)
+	return n
 }
 
 // elkStatus runs `elk status --output json APP` against addr.
@@ -176,7 +164,7 @@ func TestUpEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := filepath.Join(dir, "state")
-	addr := freeTCPAddr(t)
+	addr := freeTCPPort(t)
 	up := exec.Command(bin, "up", bpPath, "--listen", addr, "--state-dir", state, "--no-services", "--refresh", "1s")
 	up.Dir = root
 	var out bytes.Buffer
@@ -297,7 +285,7 @@ entities:
 	if err := os.WriteFile(bpPath, []byte(bp), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeTCPAddr(t)
+	addr := freeTCPPort(t)
 	startServer := func() (*exec.Cmd, *bytes.Buffer) {
 		var log bytes.Buffer
 		srv := exec.Command(bin, "server", "--listen", addr, "--state-dir", state, "--wait-timeout", "30s")

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -97,7 +98,7 @@ func (r *Registry) Register(ctx context.Context, s discovery.Service) error {
 		}
 	}
 	s.Tags = slices.Clone(s.Tags)
-	s.Meta = cloneMap(s.Meta)
+	s.Meta = maps.Clone(s.Meta)
 	r.mu.Lock()
 	old, ok := r.services[s.ID]
 	switch {
@@ -150,7 +151,7 @@ func (r *Registry) snapshot(name string, all bool) ([]discovery.Service, uint64,
 		if (name == "" || e.svc.Name == name) && (all || e.svc.Healthy) {
 			s := e.svc
 			s.Tags = slices.Clone(s.Tags)
-			s.Meta = cloneMap(s.Meta)
+			s.Meta = maps.Clone(s.Meta)
 			out = append(out, s)
 		}
 	}
@@ -303,29 +304,6 @@ func validCheck(check string) error {
 func sameServices(a, b []discovery.Service) bool {
 	return slices.EqualFunc(a, b, func(x, y discovery.Service) bool {
 		return x.ID == y.ID && x.Address == y.Address && x.Port == y.Port && x.Healthy == y.Healthy &&
-			slices.Equal(x.Tags, y.Tags) && mapsEqual(x.Meta, y.Meta)
+			slices.Equal(x.Tags, y.Tags) && maps.Equal(x.Meta, y.Meta)
 	})
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
-func cloneMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
