@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -122,3 +123,42 @@ func values(s []source.Sample) []float64 {
 	}
 	return out
 }
+
+// TestCommittedSpikePlot re-runs the simulation behind
+// docs/policy-simulate-spike.svg (the recording comes from the end-to-end
+// spike test, policies/e2e) and checks the committed plot is current.
+func TestCommittedSpikePlot(t *testing.T) {
+	p, err := policies.Load("../testdata/spike/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open("../testdata/spike/recording.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rec, err := ReadRecording(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), Config{Policy: p, Recording: rec, Startup: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Summary.PeakCount != 4 {
+		t.Errorf("peak %d, want 4 for 15,000 samples/s at 4,000 per collector", res.Summary.PeakCount)
+	}
+	var buf bytes.Buffer
+	if err := SVG(&buf, spikePlotTitle, res); err != nil {
+		t.Fatal(err)
+	}
+	committed, err := os.ReadFile("../../docs/policy-simulate-spike.svg")
+	if err != nil {
+		t.Fatalf("read the committed plot: %v", err)
+	}
+	if !bytes.Equal(committed, buf.Bytes()) {
+		t.Errorf("docs/policy-simulate-spike.svg is stale; regenerate it with:\n  elk policy simulate policies/testdata/spike/policy.yaml --metrics policies/testdata/spike/recording.csv --startup 2s --svg docs/policy-simulate-spike.svg --title %q", spikePlotTitle)
+	}
+}
+
+const spikePlotTitle = "elk policy simulate: collectors on a recorded sFlow spike (3,000 → 15,000 samples/s)"
