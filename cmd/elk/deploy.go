@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -43,6 +44,9 @@ entity fails. Deploying the same blueprint again changes nothing.`,
 			}
 			res, err := c.Deploy(cmd.Context(), args[0], data, dryRun, progress)
 			if err != nil {
+				if cmd.Context().Err() != nil && !dryRun {
+					return errors.New("interrupted: the deploy goes on in the server; follow it with `elk status` or stop it with `elk undeploy`")
+				}
 				return err
 			}
 			if output == "json" {
