@@ -1,7 +1,25 @@
 // Package server is elk's orchestrator server: the HTTP JSON API the CLI
 // speaks (deploy, status, scale, undeploy), the embedded registry's
 // endpoints, the policy engine's endpoints, /metrics and /healthz. Stack
-// wires a whole server for the local target.
+// wires a whole server for the local or the nomad target.
+//
+// Routes:
+//
+//	POST   /v1/apps                                  deploy a blueprint (body: YAML; X-Elk-Filename names it
+//	                                                 for error positions; ?dry_run=true only plans; with
+//	                                                 Accept: application/x-ndjson the progress is streamed
+//	                                                 as DeployLine objects)
+//	GET    /v1/apps                                  status of every application
+//	GET    /v1/apps/{app}                            status of one application
+//	POST   /v1/apps/{app}/entities/{entity}/scale    set a desired count (body: ScaleRequest)
+//	DELETE /v1/apps/{app}                            undeploy
+//	*      /v1/registry/...                          embedded service registry (local target)
+//	*      /v1/policies, /v1/policies/...            policy engine
+//	GET    /metrics, /healthz
+//
+// Errors are {"error": "..."} with 400 (invalid blueprint or request), 404
+// (unknown app or entity), 409 (another operation on the app is running)
+// or 500.
 package server
 
 import (
