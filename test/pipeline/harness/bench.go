@@ -56,6 +56,9 @@ func Bench(ctx context.Context, cfg BenchConfig) ([]BenchRow, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+		return nil, err
+	}
 	es := NewES(cfg.ES)
 	stamp := strconv.FormatInt(time.Now().Unix()%1e6, 10)
 	var rows []BenchRow
