@@ -49,11 +49,12 @@ type Scaler interface {
 	Scale(ctx context.Context, app, entity string, count int, d policies.Decision) error
 }
 
-// Lock is a distributed mutex for running several engines with one leader.
-// Acquire blocks until the lock is held (or ctx ends) and returns a channel
-// closed when it is lost; Release gives it up.
+// Lock is a distributed mutex for running several engines with one leader
+// (orchestrator/discovery/consul's *Lock satisfies it). Acquire blocks until
+// the lock is held (or ctx ends) and returns a context that is done when the
+// lock is lost; Release gives it up.
 type Lock interface {
-	Acquire(ctx context.Context) (lost <-chan struct{}, err error)
+	Acquire(ctx context.Context) (held context.Context, err error)
 	Release(ctx context.Context) error
 }
 
@@ -307,7 +308,7 @@ func (e *Engine) poke() {
 // lead holds the leader lock while it can.
 func (e *Engine) lead(ctx context.Context) {
 	for ctx.Err() == nil {
-		lost, err := e.deps.Lock.Acquire(ctx)
+		held, err := e.deps.Lock.Acquire(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				e.log.Warn("acquire policy leader lock", "error", err)
@@ -327,7 +328,7 @@ func (e *Engine) lead(ctx context.Context) {
 				e.log.Warn("release policy leader lock", "error", err)
 			}
 			cancel()
-		case <-lost:
+		case <-held.Done():
 			e.log.Warn("policy engine lost the leader lock")
 		}
 		e.setLeader(false)

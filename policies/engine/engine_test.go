@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -604,10 +605,69 @@ func TestStandbyDoesNotAct(t *testing.T) {
 	}
 }
 
-type fakeLock struct{ held chan struct{} }
-
-func (l *fakeLock) Acquire(ctx context.Context) (<-chan struct{}, error) {
-	<-ctx.Done()
-	return nil, ctx.Err()
+// fakeLock is held by whoever acquires it first; lose() takes it away.
+type fakeLock struct {
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	held   chan struct{}
 }
+
+func (l *fakeLock) Acquire(ctx context.Context) (context.Context, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-l.held:
+	}
+	held, cancel := context.WithCancel(ctx)
+	l.mu.Lock()
+	l.cancel = cancel
+	l.mu.Unlock()
+	return held, nil
+}
+
+func (l *fakeLock) lose() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cancel != nil {
+		l.cancel()
+	}
+}
+
 func (l *fakeLock) Release(ctx context.Context) error { return nil }
+
+func TestOnlyTheLeaderActs(t *testing.T) {
+	lock := &fakeLock{held: make(chan struct{})}
+	sc := &fakeScaler{count: 2}
+	var load atomic.Int64
+	load.Store(900)
+	src := source.Func(func(context.Context, source.Query) (source.Sample, error) {
+		return source.Sample{Value: float64(load.Load()), Time: time.Now()}, nil
+	})
+	eng, err := New(Config{}, Deps{Scaler: sc, Source: src, Lock: lock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := policies.ParseBytes("p", []byte(strings.Replace(policy("  stabilization: {up: 0s, down: 0s}\n"), "10s", "100ms", 1)), true)
+	if _, err := eng.Apply(p, "t", "api"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = eng.Run(ctx) }()
+	time.Sleep(400 * time.Millisecond)
+	if c := sc.Calls(); len(c) != 0 {
+		t.Fatalf("standby scaled: %v", c)
+	}
+	if ex, _ := eng.Explain("demo", "collectors", 1); len(ex) != 1 || !ex[0].Clipped(policies.ClipStandby) {
+		t.Errorf("standby decision: %+v", ex)
+	}
+	lock.held <- struct{}{} // the other replica died: this one takes over
+	waitFor(t, "the leader to scale", func() bool { return len(sc.Calls()) == 1 })
+	lock.lose()
+	waitFor(t, "standby after losing the lock", func() bool { return !eng.Leader() })
+	load.Store(300)
+	time.Sleep(400 * time.Millisecond)
+	if c := sc.Calls(); len(c) != 1 {
+		t.Errorf("acted after losing the lock: %v", c)
+	}
+}
