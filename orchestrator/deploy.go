@@ -321,6 +321,16 @@ func (e *Engine) resume(ctx context.Context, app string) error {
 	return nil
 }
 
+// deployError is a failed, rolled back deploy: it matches ErrDeployFailed
+// and unwraps to the entity's error.
+type deployError struct {
+	msg string
+	err error
+}
+
+func (e *deployError) Error() string   { return e.msg }
+func (e *deployError) Unwrap() []error { return []error{ErrDeployFailed, e.err} }
+
 // errUndeploy is the cause of a deploy stopped by an undeploy.
 var errUndeploy = errors.New("the application is being undeployed")
 
@@ -386,7 +396,7 @@ func (e *Engine) execute(ctx context.Context, j *Journal, prev *State, progress 
 		emit(entity, "failed", "%v", err)
 		rb := e.rollback(j, prevApp, emit)
 		_ = e.kv.Delete(context.WithoutCancel(ctx), e.journalKey(app.Name))
-		return fmt.Errorf("deploy of %q failed at entity %s: %w; %s", app.Name, entity, err, rb)
+		return &deployError{msg: fmt.Sprintf("deploy of %q failed at entity %s: %v; %s", app.Name, entity, err, rb), err: err}
 	}
 	// jmu guards j while the entities of one wave deploy concurrently.
 	var jmu sync.Mutex

@@ -27,6 +27,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrInvalid  = errors.New("invalid application")
 	ErrBusy     = errors.New("another operation on the application is in progress")
+	// ErrDeployFailed wraps the error of a deploy that failed and was
+	// rolled back.
+	ErrDeployFailed = errors.New("deploy failed")
 )
 
 // App is what the engine deploys.

@@ -199,8 +199,8 @@ func TestRollbackOnFailure(t *testing.T) {
 	e, _ := newEngine(t, tg, t.TempDir())
 	var events []orchestrator.Event
 	_, err := e.Deploy(context.Background(), demo(), orchestrator.DeployOptions{Progress: func(ev orchestrator.Event) { events = append(events, ev) }})
-	if err == nil {
-		t.Fatal("deploy succeeded with a failing entity")
+	if !errors.Is(err, orchestrator.ErrDeployFailed) {
+		t.Fatalf("deploy: %v, want ErrDeployFailed", err)
 	}
 	for _, w := range []string{"failed at entity c", "exit status 2", "rolled back: removed c, b, a"} {
 		if !strings.Contains(err.Error(), w) {

@@ -144,7 +144,7 @@ func (c *Client) Deploy(ctx context.Context, filename string, blueprint []byte, 
 				progress(*line.Event)
 			}
 		case line.Error != "":
-			return nil, errors.New(line.Error)
+			return nil, &Error{Status: line.Status, Message: line.Error}
 		case line.Result != nil:
 			return line.Result, nil
 		}

@@ -18,8 +18,8 @@
 //	GET    /metrics, /healthz
 //
 // Errors are {"error": "..."} with 400 (invalid blueprint or request), 404
-// (unknown app or entity), 409 (another operation on the app is running)
-// or 500.
+// (unknown app or entity), 409 (another operation on the app is running),
+// 422 (the deploy failed and was rolled back) or 500.
 package server
 
 import (
@@ -162,6 +162,8 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, orchestrator.ErrBusy):
 		return http.StatusConflict
+	case errors.Is(err, orchestrator.ErrDeployFailed):
+		return http.StatusUnprocessableEntity
 	case errors.Is(err, orchestrator.ErrInvalid), errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
 	}
@@ -180,6 +182,8 @@ type DeployLine struct {
 	Event  *orchestrator.Event  `json:"event,omitempty"`
 	Result *orchestrator.Result `json:"result,omitempty"`
 	Error  string               `json:"error,omitempty"`
+	// Status is the HTTP status the error would have had unstreamed.
+	Status int `json:"status,omitempty"`
 }
 
 // FilenameHeader names the blueprint file for error positions.
@@ -254,7 +258,7 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 				_ = enc.Encode(DeployLine{Event: &ev})
 			}
 			if o.err != nil {
-				_ = enc.Encode(DeployLine{Error: o.err.Error()})
+				_ = enc.Encode(DeployLine{Error: o.err.Error(), Status: statusOf(o.err)})
 			} else {
 				_ = enc.Encode(DeployLine{Result: o.res})
 			}

@@ -126,7 +126,7 @@ func TestAPI(t *testing.T) {
 
 	failing := "name: f\nentities:\n  - id: x\n    type: generic\n    command: [sh, -c, 'echo no luck; exit 4']\n"
 	_, err = c.Deploy(bg, "f.yaml", []byte(failing), false, nil)
-	if err == nil || !strings.Contains(err.Error(), "exit status 4") || !strings.Contains(err.Error(), "rolled back: removed x") {
+	if !errors.As(err, &ce) || ce.Status != http.StatusUnprocessableEntity || !strings.Contains(err.Error(), "exit status 4") || !strings.Contains(err.Error(), "rolled back: removed x") {
 		t.Errorf("failing deploy: %v, want the exit status and the rollback", err)
 	}
 	if _, err := c.App(bg, "f"); !errors.Is(err, client.ErrNotFound) {
