@@ -204,15 +204,17 @@ func TestQueueFullDrops(t *testing.T) {
 	for counter(t, h.reg, "elk_collector_received_datagrams_total") < 100 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	for counter(t, h.reg, "elk_collector_queue_length") < 16 && time.Now().Before(deadline) {
+	// The worker holds one datagram (blocked); the queue is full, or one
+	// short if the burst was over before the worker took its first.
+	for counter(t, h.reg, "elk_collector_queue_length") < 15 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	drops := counter(t, h.reg, "elk_collector_queue_drops_total")
 	if drops < 100-16-4-2 {
 		t.Errorf("queue drops %v, want about %d with a blocked worker", drops, 100-16)
 	}
-	if got := counter(t, h.reg, "elk_collector_queue_length"); got != 16 {
-		t.Errorf("queue length %v, want 16 (full)", got)
+	if got := counter(t, h.reg, "elk_collector_queue_length"); got < 15 {
+		t.Errorf("queue length %v, want 15-16 (full); drops %v received %v handled %d free %d", got, counter(t, h.reg, "elk_collector_queue_drops_total"), counter(t, h.reg, "elk_collector_received_datagrams_total"), h.count.Load(), len(h.r.free))
 	}
 	h.unblock()
 	h.stop(t)
