@@ -22,8 +22,10 @@ func TestAuthAndTLS(t *testing.T) {
 		wantAuth string
 	}{
 		{
-			name:     "basic from URL user info",
-			cfg:      func(u string) Config { return Config{URLs: []string{strings.Replace(u, "https://", "https://elastic:s3cret@", 1)}} },
+			name: "basic from URL user info",
+			cfg: func(u string) Config {
+				return Config{URLs: []string{strings.Replace(u, "https://", "https://elastic:s3cret@", 1)}}
+			},
 			wantAuth: "Basic ZWxhc3RpYzpzM2NyZXQ=",
 		},
 		{
