@@ -342,3 +342,30 @@ func TestIPv6Listener(t *testing.T) {
 		t.Errorf("received %d of 10 datagrams over IPv6", n.Load())
 	}
 }
+
+func TestPortInUseIsAnError(t *testing.T) {
+	other, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	_, err = New(Config{Listen: other.LocalAddr().String()}, Deps{NewHandler: func(int) Handler { return nopHandler{new(atomic.Int64)} }})
+	if err == nil {
+		t.Fatal("listening on a port in use succeeded")
+	}
+	// Nor may a second receiver join a running one's port.
+	r, err := New(Config{Listen: "127.0.0.1:0", Sockets: 2}, Deps{NewHandler: func(int) Handler { return nopHandler{new(atomic.Int64)} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Run(canceledCtx())
+	if _, err := New(Config{Listen: r.Addr().String()}, Deps{NewHandler: func(int) Handler { return nopHandler{new(atomic.Int64)} }}); err == nil {
+		t.Error("a second receiver joined a running receiver's port")
+	}
+}
+
+func canceledCtx() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
