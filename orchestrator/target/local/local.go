@@ -117,6 +117,8 @@ type entity struct {
 	ops sync.Mutex
 }
 
+var errClosed = errors.New("local target: closed")
+
 var namePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
 // New creates the target and restores the entities recorded in the state
@@ -280,7 +282,7 @@ func (t *Target) Apply(ctx context.Context, spec target.Spec) error {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
-		return errors.New("local target: closed")
+		return errClosed
 	}
 	e, ok := t.entities[k]
 	if !ok {
@@ -303,7 +305,6 @@ func (t *Target) Apply(ctx context.Context, spec target.Spec) error {
 		for _, in := range e.instances {
 			old = append(old, in)
 		}
-		e.instances = map[int]*instance{}
 	}
 	e.spec, e.hash = spec, hash
 	t.mu.Unlock()
@@ -316,19 +317,80 @@ func (t *Target) Apply(ctx context.Context, spec target.Spec) error {
 	}
 	if len(old) > 0 {
 		t.log.Info("replacing instances for a changed spec", "app", k.app, "entity", k.entity, "instances", len(old))
-		var wg sync.WaitGroup
-		for _, in := range old {
-			wg.Go(func() { in.stop(true) })
+		if err := t.roll(ctx, e, old); err != nil {
+			return err
 		}
-		wg.Wait()
 	}
 	return t.reconcile(e)
+}
+
+// rollWait bounds the wait for a replaced instance to become healthy
+// before the next one is replaced.
+const rollWait = 30 * time.Second
+
+// roll replaces old instances one at a time, lowest index first: stop
+// one, start its replacement on the same ports, wait (boundedly) for it to
+// be healthy, go on. Entities sharing a static port (collectors) keep
+// serving meanwhile. e.ops must be held.
+func (t *Target) roll(ctx context.Context, e *entity, old []*instance) error {
+	sort.Slice(old, func(i, j int) bool { return old[i].index < old[j].index })
+	for i, oi := range old {
+		oi.stop(true)
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			return errClosed
+		}
+		if oi.index >= e.spec.Count {
+			delete(e.instances, oi.index)
+			t.mu.Unlock()
+			continue
+		}
+		in, err := t.newInstance(e, oi.index, oi.ports)
+		if err != nil {
+			t.mu.Unlock()
+			return err
+		}
+		e.instances[oi.index] = in
+		t.mu.Unlock()
+		t.wg.Go(func() { in.supervise(nil) })
+		if i == len(old)-1 {
+			break
+		}
+		deadline := time.Now().Add(rollWait)
+		for {
+			t.mu.Lock()
+			ok := in.healthy && in.state == "running"
+			crashed := in.restarts > 0
+			t.mu.Unlock()
+			if ok || crashed || time.Now().After(deadline) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				// Stop rolling; reconcile starts the remaining replacements.
+				for _, rest := range old[i+1:] {
+					rest.stop(true)
+					t.mu.Lock()
+					delete(e.instances, rest.index)
+					t.mu.Unlock()
+				}
+				return nil
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 // reconcile starts missing instances and stops extra ones (highest index
 // first); e.ops must be held.
 func (t *Target) reconcile(e *entity) error {
 	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return errClosed
+	}
 	want := e.spec.Count
 	var extra []*instance
 	for idx, in := range e.instances {

@@ -381,3 +381,44 @@ func TestRegistersInstances(t *testing.T) {
 		t.Errorf("registrations left after remove: %v", ss)
 	}
 }
+
+// TestChangedSpecRollsInstances: a changed spec replaces the instances one
+// at a time on their ports, so the entity never stops serving.
+func TestChangedSpecRollsInstances(t *testing.T) {
+	tg := newTarget(t, t.TempDir())
+	t.Cleanup(tg.Close)
+	spec := helperSpec("demo", "web", 3)
+	deploy(t, tg, spec)
+	before, _ := tg.Status(context.Background(), "demo", "web")
+	oldPIDs := pids(t, tg, "demo", "web")
+
+	minHealthy := 3
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			st, _ := tg.Status(context.Background(), "demo", "web")
+			minHealthy = min(minHealthy, st.Healthy)
+		}
+	}()
+	spec.Env["ELK_VERSION"] = "2"
+	deploy(t, tg, spec)
+	close(stop)
+	<-sampled
+	if minHealthy < 2 {
+		t.Errorf("healthy instances fell to %d during the rollout, want at least 2 of 3", minHealthy)
+	}
+	after, _ := tg.Status(context.Background(), "demo", "web")
+	for i := range after.Instances {
+		if after.Instances[i].Ports["http"] != before.Instances[i].Ports["http"] {
+			t.Errorf("instance %d moved from port %d to %d", i, before.Instances[i].Ports["http"], after.Instances[i].Ports["http"])
+		}
+	}
+	waitGone(t, oldPIDs)
+}
