@@ -204,7 +204,7 @@ func (e *Engine) Status(ctx context.Context, app string) (*AppStatus, error) {
 		model, counts = j.App, j.Counts
 	} else if !errors.Is(err, discovery.ErrNotFound) {
 		return nil, err
-	} else {
+	} else if listed, lerr := e.tg.List(ctx, app); lerr != nil || len(listed) == 0 {
 		return nil, fmt.Errorf("app %q: %w", app, ErrNotFound)
 	}
 	out := &AppStatus{Name: app, Deploying: prc, Entities: []EntityStatus{}}

@@ -405,6 +405,15 @@ func TestInterruptedDeployResumes(t *testing.T) {
 	if err := e2.Undeploy(context.Background(), "demo", nil); err != nil {
 		t.Fatal(err)
 	}
+	// Entities the target runs for an app the orchestrator forgot show up
+	// as unmanaged, and undeploy removes them.
+	tg.Apply(context.Background(), target.Spec{App: "ghost", Entity: "x", Count: 1})
+	if st, err := e2.Status(context.Background(), "ghost"); err != nil || len(st.Entities) != 1 || !strings.Contains(st.Entities[0].Drift, "unmanaged") {
+		t.Errorf("status of an unknown app with entities: %+v, %v", st, err)
+	}
+	if err := e2.Undeploy(context.Background(), "ghost", nil); err != nil {
+		t.Errorf("undeploy of an unknown app with entities: %v", err)
+	}
 	if l, _ := tg.List(context.Background(), "demo"); len(l) != 0 {
 		t.Errorf("entities after undeploy: %v", l)
 	}

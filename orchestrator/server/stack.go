@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -282,6 +283,17 @@ func (s *Stack) Run(ctx context.Context) error {
 	wg.Go(func() { _ = s.policies.Run(bg) })
 	wg.Go(func() { _ = s.scraper.Run(bg) })
 	s.log.Info("orchestrator server listening", "addr", s.Addr, "target", s.Engine.Target().Name())
+	if s.Target != nil {
+		// Processes restored from the state directory whose application
+		// the orchestrator no longer knows keep running: say so.
+		if known, err := s.Engine.Apps(ctx); err == nil {
+			for _, a := range s.Target.Apps() {
+				if !slices.Contains(known, a) {
+					s.log.Warn("the local target runs entities of an unknown application; `elk undeploy` removes them", "app", a)
+				}
+			}
+		}
+	}
 	err := s.Server.Serve(ctx, s.listener)
 	cancel()
 	wg.Wait()

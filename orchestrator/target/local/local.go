@@ -501,6 +501,20 @@ func (t *Target) List(ctx context.Context, app string) ([]string, error) {
 	return out, nil
 }
 
+// Apps lists the applications the target runs entities of, sorted.
+func (t *Target) Apps() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for k := range t.entities {
+		if !slices.Contains(out, k.app) {
+			out = append(out, k.app)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Status reports the entity's instances.
 func (t *Target) Status(ctx context.Context, app, entity string) (target.Status, error) {
 	e, err := t.lookup(app, entity)
