@@ -1,6 +1,7 @@
 package route
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"net/netip"
 )
@@ -12,12 +13,7 @@ type key struct{ hi, lo uint64 }
 
 func keyOf(a netip.Addr) key {
 	b := a.As16()
-	return key{
-		hi: uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
-			uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7]),
-		lo: uint64(b[8])<<56 | uint64(b[9])<<48 | uint64(b[10])<<40 | uint64(b[11])<<32 |
-			uint64(b[12])<<24 | uint64(b[13])<<16 | uint64(b[14])<<8 | uint64(b[15]),
-	}
+	return key{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:])}
 }
 
 // bit returns bit i (0 = most significant) of k.
@@ -86,9 +82,9 @@ type node struct {
 // match over IPv4 and IPv6 prefixes. It is built once and then only read.
 type trie struct {
 	nodes []node
-	dir   []dirEntry          // IPv4 directory, see buildDir
-	dir6  map[uint32]dirEntry // IPv6 directory
-	short *trie               // IPv6 prefixes of /32 or shorter
+	dir   []dirEntry // IPv4 directory, see buildDir
+	dir6  *slotTable // IPv6 directory
+	short *trie      // IPv6 prefixes of /32 or shorter
 }
 
 func newTrie() *trie {
@@ -238,9 +234,9 @@ func (t *trie) buildDir() {
 		}
 	}
 	if len(slots) > 0 {
-		t.dir6 = make(map[uint32]dirEntry, len(slots))
+		t.dir6 = newSlotTable(len(slots))
 		for s := range slots {
-			t.dir6[s] = t.entryAt(key{hi: uint64(s) << 32}, v6Depth)
+			t.dir6.put(s, t.entryAt(key{hi: uint64(s) << 32}, v6Depth))
 		}
 		t.short = short
 	}
@@ -266,11 +262,60 @@ func (t *trie) lookupAddr(a netip.Addr) int32 {
 	if t.dir6 == nil {
 		return t.lookup(k)
 	}
-	if e, ok := t.dir6[uint32(k.hi>>32)]; ok {
+	if e, ok := t.dir6.get(uint32(k.hi >> 32)); ok {
 		if e.node == 0 {
 			return e.best
 		}
 		return t.walk(k, e.node, e.best)
 	}
 	return t.short.lookup(k)
+}
+
+// slotTable is an open-addressing hash table from /32 slots to directory
+// entries: one array of small entries, so a lookup is usually one cache
+// line.
+type slotTable struct {
+	shift   uint
+	entries []slotEntry
+}
+
+type slotEntry struct {
+	slot uint32
+	used bool
+	e    dirEntry
+}
+
+func newSlotTable(n int) *slotTable {
+	size := 1
+	for size < 2*n {
+		size <<= 1
+	}
+	return &slotTable{shift: uint(64 - bits.TrailingZeros(uint(size))), entries: make([]slotEntry, size)}
+}
+
+func (t *slotTable) index(slot uint32) int {
+	return int((uint64(slot) * 0x9E3779B97F4A7C15) >> t.shift)
+}
+
+func (t *slotTable) put(slot uint32, e dirEntry) {
+	mask := len(t.entries) - 1
+	for i := t.index(slot); ; i = (i + 1) & mask {
+		if !t.entries[i].used || t.entries[i].slot == slot {
+			t.entries[i] = slotEntry{slot: slot, used: true, e: e}
+			return
+		}
+	}
+}
+
+func (t *slotTable) get(slot uint32) (dirEntry, bool) {
+	mask := len(t.entries) - 1
+	for i := t.index(slot); ; i = (i + 1) & mask {
+		en := &t.entries[i]
+		if !en.used {
+			return dirEntry{}, false
+		}
+		if en.slot == slot {
+			return en.e, true
+		}
+	}
 }
