@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -211,16 +210,4 @@ func (c *Client) Watch(ctx context.Context, name string, fn func([]discovery.Ser
 			last, first = ss, false
 		}
 	}
-}
-
-// ErrNoRegistry is returned by FromEnv when ELK_REGISTRY is unset.
-var ErrNoRegistry = errors.New("ELK_REGISTRY is not set")
-
-// FromEnv returns a client of the registry named by the ELK_REGISTRY value
-// env (pass os.Getenv("ELK_REGISTRY")).
-func FromEnv(env string) (*Client, error) {
-	if env == "" {
-		return nil, ErrNoRegistry
-	}
-	return NewClient(env, nil)
 }

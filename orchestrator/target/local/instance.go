@@ -136,8 +136,9 @@ func (in *instance) snapshot(host string) target.Instance {
 		ID: in.id, Index: in.index, State: in.state, Healthy: in.healthy && in.state == "running",
 		Addr: host, Ports: maps.Clone(in.ports), Restarts: in.restarts, Message: in.message,
 	}
+	ti.Meta = map[string]string{"log": logPath(in.dir, in.index)}
 	if in.pid > 0 {
-		ti.Meta = map[string]string{"pid": strconv.Itoa(in.pid)}
+		ti.Meta["pid"] = strconv.Itoa(in.pid)
 	}
 	return ti
 }

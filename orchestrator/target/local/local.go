@@ -610,11 +610,6 @@ func (t *Target) logTail(app, entity string, index int) string {
 	return "; log: " + strings.Join(keep, " | ")
 }
 
-// LogPath returns the log file of an instance.
-func (t *Target) LogPath(app, entity string, index int) string {
-	return logPath(t.entityDir(key{app, entity}), index)
-}
-
 func logPath(dir string, index int) string { return filepath.Join(dir, fmt.Sprintf("%d.log", index)) }
 func pidPath(dir string, index int) string {
 	return filepath.Join(dir, fmt.Sprintf("%d.pid.json", index))
