@@ -158,6 +158,9 @@ func (w *worker) Handle(p *receiver.Packet) {
 		w.crecs = flowdoc.CounterRecords(c, w.crecs[:0])
 		if snap.Len() > 0 {
 			rf := route.Flow{Agent: agent, InIf: c.SourceIDIndex, OutIf: c.SourceIDIndex, HasIfIndex: c.SourceIDType == sflow.SourceIfIndex}
+			if c.Has(sflow.HasVLAN) {
+				rf.VLAN = c.VLAN.VLANID
+			}
 			w.matches = snap.Match(&rf, w.matches[:0])
 		} else {
 			w.matches = w.matches[:0]
