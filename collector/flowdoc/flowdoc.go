@@ -234,7 +234,7 @@ func appendObserver(b []byte, dg *sflow.Datagram, in, out sflow.Interface, inVLA
 // (when the word names one) and the VLAN (when known).
 func appendSide(b []byte, name string, i sflow.Interface, vlan uint32) []byte {
 	idx, ok := i.IfIndex()
-	hasIf := ok && idx != 0
+	hasIf := ok && idx != 0 && idx != sflow.IfIndexInternal
 	if !hasIf && vlan == 0 {
 		return b
 	}
