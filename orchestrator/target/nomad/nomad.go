@@ -250,16 +250,23 @@ func (t *Target) List(ctx context.Context, app string) ([]string, error) {
 
 var allocIndexRe = regexp.MustCompile(`\[(\d+)\]$`)
 
-// allocs returns the allocations that should be running (desired "run",
-// not terminal), with their resources.
+// allocs returns the job's allocations with their allocated resources
+// (addresses and ports), which only the allocations list endpoint returns.
 func (t *Target) allocs(ctx context.Context, jobID string) ([]*api.AllocationListStub, error) {
 	q := qo(ctx)
 	q.Params = map[string]string{"resources": "true"}
-	list, _, err := t.c.Jobs().Allocations(jobID, false, q)
+	q.Filter = fmt.Sprintf("JobID == %q", jobID)
+	list, _, err := t.c.Allocations().List(q)
 	if err != nil {
 		return nil, apiError(fmt.Sprintf("list allocations of %q", jobID), err)
 	}
-	return list, nil
+	out := list[:0]
+	for _, a := range list {
+		if a.JobID == jobID {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }
 
 func live(a *api.AllocationListStub) bool {

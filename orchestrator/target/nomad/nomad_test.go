@@ -213,7 +213,7 @@ func TestRegisterRejected(t *testing.T) {
 func TestStatus(t *testing.T) {
 	r := newReplay(t).
 		on("GET /v1/job/demo-collector", "job-info").
-		on("GET /v1/job/demo-collector/allocations", "job-allocations").
+		on("GET /v1/allocations", "job-allocations").
 		on("GET /v1/job/demo-collector/deployment", "job-deployment-latest")
 	st, err := newTarget(t, r).Status(context.Background(), "demo", "collector")
 	if err != nil {
@@ -226,8 +226,25 @@ func TestStatus(t *testing.T) {
 	if in.ID != "36964f0d-1884-2464-1a66-a3455f2870fa" || in.Index != 0 || in.State != "running" || !in.Healthy || in.Meta["node"] != "vm" {
 		t.Errorf("instance %+v", in)
 	}
-	if q := r.requests("GET /v1/job/demo-collector/allocations")[0].Query; q.Get("resources") != "true" {
-		t.Errorf("allocations query %v lacks resources=true", q)
+	if q := r.requests("GET /v1/allocations")[0].Query; q.Get("resources") != "true" || q.Get("filter") != `JobID == "demo-collector"` {
+		t.Errorf("allocations query %v lacks resources=true or the job filter", q)
+	}
+}
+
+func TestStatusAddressesAndPorts(t *testing.T) {
+	r := newReplay(t).
+		on("GET /v1/job/demo-collector", "job-info").
+		on("GET /v1/allocations", "allocations-resources").
+		on("GET /v1/job/demo-collector/deployment", "job-deployment-latest")
+	st, err := newTarget(t, r).Status(context.Background(), "demo", "collector")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Instances) != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	if in := st.Instances[0]; in.Addr != "127.0.0.1" || in.Ports["http"] != 20280 || !in.Healthy {
+		t.Errorf("instance %+v: want 127.0.0.1 with port http 20280", in)
 	}
 }
 
@@ -286,7 +303,7 @@ func jsonOf(v any) string { b, _ := json.Marshal(v); return string(b) }
 func TestWaitHealthy(t *testing.T) {
 	r := newReplay(t).
 		on("GET /v1/job/demo-collector", "job-info").
-		on("GET /v1/job/demo-collector/allocations", "job-allocations").
+		on("GET /v1/allocations", "job-allocations").
 		on("GET /v1/job/demo-collector/deployment", "job-deployment-latest").
 		onJSON("GET /v1/job/demo-collector/evaluations", []any{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -304,7 +321,7 @@ func TestWaitAfterScale(t *testing.T) {
 	tgs[0].(map[string]any)["Count"] = 3
 	r := newReplay(t).
 		onJSON("GET /v1/job/demo-collector", job).
-		on("GET /v1/job/demo-collector/allocations", "job-allocations", "job-allocations-after-scale").
+		on("GET /v1/allocations", "job-allocations", "job-allocations-after-scale").
 		on("GET /v1/job/demo-collector/deployment", "job-deployment-latest").
 		onJSON("GET /v1/job/demo-collector/evaluations", []any{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -312,7 +329,7 @@ func TestWaitAfterScale(t *testing.T) {
 	if err := newTarget(t, r).Wait(ctx, "demo", "collector"); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(r.requests("GET /v1/job/demo-collector/allocations")); n < 2 {
+	if n := len(r.requests("GET /v1/allocations")); n < 2 {
 		t.Errorf("wait returned after %d allocation reads; the first shows 1 of 3", n)
 	}
 }
@@ -328,10 +345,10 @@ func TestWaitFailsWithReason(t *testing.T) {
 			onJSON("GET /v1/job/demo-failing/evaluations", []any{})
 		want := "allocation demo-failing.collector[0] failed: task collector: Exit Code: 1, Policy allows no restarts"
 		if alloc {
-			r.on("GET /v1/job/demo-failing/allocations", "job-failing-allocations")
+			r.on("GET /v1/allocations", "job-failing-allocations")
 		} else {
 			// Without the allocations the deployment's own status says why.
-			r.onJSON("GET /v1/job/demo-failing/allocations", []any{})
+			r.onJSON("GET /v1/allocations", []any{})
 			want = "deployment"
 		}
 		err := newTarget(t, r).Wait(context.Background(), "demo", "failing")
@@ -347,7 +364,7 @@ func TestWaitFailsWithReason(t *testing.T) {
 func TestWaitPlacementFailure(t *testing.T) {
 	r := newReplay(t).
 		on("GET /v1/job/demo-collector", "job-info").
-		onJSON("GET /v1/job/demo-collector/allocations", []any{}).
+		onJSON("GET /v1/allocations", []any{}).
 		onJSON("GET /v1/job/demo-collector/deployment", nil).
 		onJSON("GET /v1/job/demo-collector/evaluations", []map[string]any{{
 			"ID": "e1", "JobModifyIndex": 26, "CreateIndex": 27, "Status": "complete",
