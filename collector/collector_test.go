@@ -154,6 +154,7 @@ type gen struct {
 	agent          netip.Addr
 	seq, sampleSeq uint32
 	counterSeq     uint32
+	drops          uint32 // cumulative drops the agent reports
 	uptime         uint32
 	packets, bytes uint64
 	flows          int
@@ -174,7 +175,7 @@ func (g *gen) datagram(nflows int, counters bool, src, dst string) []byte {
 		}
 		h.Header = sflow.AppendFrame(nil, &h, 64)
 		h.HeaderSize = uint32(len(h.Header))
-		f := sflow.FlowSample{Sequence: g.sampleSeq, SourceIDIndex: 1, SamplingRate: 512, SamplePool: g.sampleSeq * 512,
+		f := sflow.FlowSample{Sequence: g.sampleSeq, SourceIDIndex: 1, SamplingRate: 512, SamplePool: g.sampleSeq * 512, Drops: g.drops,
 			Input: sflow.Interface{Value: 1}, Output: sflow.Interface{Value: 2}}
 		f.RawHeader = h
 		f.Present = sflow.HasRawHeader
@@ -546,5 +547,44 @@ func TestSinkFailuresCountAsLoss(t *testing.T) {
 	r.stop(t)
 	if got := r.metric(t, "elk_collector_loss_total", map[string]string{"stage": "sink", "unit": "documents"}); got != 5 {
 		t.Errorf("sink loss = %v documents, want 5 (4 flows + 1 counter record)", got)
+	}
+}
+
+// TestAgentHealth drives a worker directly: sample sequence gaps, agent
+// reported drops, reordering and restarts land in the right metrics.
+func TestAgentHealth(t *testing.T) {
+	c := newTestCollector(t, "")
+	r := &running{c: c, reg: c.reg}
+	w := newWorker(c)
+	src := netip.MustParseAddrPort("127.0.0.1:5000")
+	now := time.Unix(1700000000, 0)
+	g := &gen{agent: netip.MustParseAddr("192.0.2.9"), uptime: 100000}
+	handle := func(b []byte) { w.Handle(receiver.NewPacket(b, src, now)) }
+
+	handle(g.datagram(2, false, "10.0.0.1", "10.0.0.2")) // samples 1, 2
+	g.sampleSeq += 3                                     // 3 samples lost upstream
+	g.drops += 7                                         // and 7 the agent could not sample
+	handle(g.datagram(1, false, "10.0.0.1", "10.0.0.2")) // sample 6
+	late := g.datagram(1, false, "10.0.0.1", "10.0.0.2")
+	handle(g.datagram(1, false, "10.0.0.1", "10.0.0.2"))
+	handle(late)             // arrives after its successor
+	g.seq, g.uptime = 0, 500 // restart
+	handle(g.datagram(1, false, "10.0.0.1", "10.0.0.2"))
+
+	agent := map[string]string{"agent": "192.0.2.9"}
+	for name, want := range map[string]float64{
+		"elk_collector_agent_sample_sequence_gaps_total":   3 + 1,
+		"elk_collector_agent_datagram_sequence_gaps_total": 1,
+		"elk_collector_agent_reordered_datagrams_total":    1,
+		"elk_collector_agent_restarts_total":               1,
+		"elk_collector_agent_datagrams_total":              5,
+		"elk_collector_agent_reported_drops_total":         7,
+	} {
+		if got := r.metric(t, name, agent); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if got := r.metric(t, "elk_collector_loss_total", map[string]string{"stage": "network", "unit": "samples"}); got != 4 {
+		t.Errorf("network sample loss = %v, want 4", got)
 	}
 }
