@@ -272,6 +272,25 @@ func TestSpoolSurvivesRestart(t *testing.T) {
 	}
 }
 
+func TestSpoolDirExclusive(t *testing.T) {
+	dir := t.TempDir()
+	sp, err := openSpool(dir, 1<<20, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openSpool(dir, 1<<20, time.Now); err == nil {
+		t.Error("a second spool on the same dir opened; want an in-use error")
+	}
+	if err := sp.close(); err != nil {
+		t.Fatal(err)
+	}
+	sp2, err := openSpool(dir, 1<<20, time.Now)
+	if err != nil {
+		t.Fatalf("reopen after close: %v", err)
+	}
+	sp2.close()
+}
+
 func TestSpoolBound(t *testing.T) {
 	sp, err := openSpool(t.TempDir(), 2000, time.Now)
 	if err != nil {

@@ -37,6 +37,7 @@ type spool struct {
 	maxBytes int64
 	now      func() time.Time
 
+	lock   *os.File
 	segs   []*segment // oldest first; the last one may be open for append
 	bytes  int64
 	docs   int64
@@ -58,11 +59,16 @@ func openSpool(dir string, maxBytes int64, now func() time.Time) (*spool, error)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating spool dir: %w", err)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("reading spool dir: %w", err)
 	}
-	s := &spool{dir: dir, maxBytes: maxBytes, now: now}
+	s := &spool{dir: dir, maxBytes: maxBytes, now: now, lock: lock}
 	for _, e := range entries {
 		name := e.Name()
 		if !strings.HasSuffix(name, ".spool") {
@@ -75,6 +81,7 @@ func openSpool(dir string, maxBytes int64, now func() time.Time) (*spool, error)
 		seg := &segment{id: id, path: filepath.Join(dir, name), sealed: true}
 		recs, err := seg.read()
 		if err != nil {
+			lock.Close()
 			return nil, err
 		}
 		if len(recs) == 0 {
@@ -83,6 +90,7 @@ func openSpool(dir string, maxBytes int64, now func() time.Time) (*spool, error)
 		}
 		info, err := os.Stat(seg.path)
 		if err != nil {
+			lock.Close()
 			return nil, fmt.Errorf("spool segment: %w", err)
 		}
 		seg.size, seg.docs, seg.oldest = info.Size(), int64(len(recs)), recs[0].spooled
@@ -217,6 +225,10 @@ func (s *spool) close() error {
 	var errs []error
 	for _, seg := range s.segs {
 		errs = append(errs, seg.seal())
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close())
+		s.lock = nil
 	}
 	return errors.Join(errs...)
 }
