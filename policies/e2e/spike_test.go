@@ -30,6 +30,12 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	elkBin = filepath.Join(dir, "elk")
+	if bin := os.Getenv("ELK_TEST_ELK_BINARY"); bin != "" {
+		elkBin = bin // a prebuilt elk binary
+		code := m.Run()
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}
 	build := exec.Command("go", "build", "-o", elkBin, "github.com/elk-project/elk/cmd/elk")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -116,6 +122,9 @@ func TestSpikeScalesCollectors(t *testing.T) {
 		t.Skip("end-to-end spike test takes about two minutes")
 	}
 	dir := t.TempDir()
+	if keep := os.Getenv("ELK_POLICY_E2E_STATE"); keep != "" {
+		dir = keep // keep logs and state for a look after the run
+	}
 	sd := filepath.Join(dir, "targets.json")
 	prom := startPrometheus(t, dir, sd)
 	check := fmt.Sprintf(`metric: rate(elk_collector_agent_samples_total{type="flow"}[%s])`, rateWindow)
@@ -228,6 +237,14 @@ entities:
 		mu.Lock()
 		rows = append(rows, r)
 		mu.Unlock()
+		if el > spikeAt+15*time.Second && running < 2 {
+			logs, _ := filepath.Glob(filepath.Join(dir, "state", "local", "apps", "demo", "collector", "*.log"))
+			for _, l := range logs {
+				if data, _ := os.ReadFile(l); strings.Contains(string(data), "address already in use") {
+					t.Fatalf("a second collector cannot share the sFlow port (the collector pool relies on SO_REUSEPORT), from %s:\n%s", l, lastLines(string(data), 3))
+				}
+			}
+		}
 		if reached == 0 && el > spikeAt && running >= needed {
 			reached = el
 		}
@@ -275,15 +292,66 @@ entities:
 	// evaluation run (an interval each), the up window passes, and new
 	// collectors start. While the window fills the recommendation ramps,
 	// so the count may rise in two steps, the second after the warm-up:
-	// allow 15s for that and for process start-up.
-	bound := spikeAt + rateWindow + upWindow + 2*interval + 15*time.Second
+	// allow 20s for that and for process start-up.
+	bound := spikeAt + rateWindow + upWindow + 2*interval + 20*time.Second
 	t.Logf("reached %d collectors %s after the spike started (bound %s); back to 1 at %s (spike ended at %s, down window %s)",
 		needed, reached-spikeAt, bound-spikeAt, back, spikeAt+spikeFor, downWindow)
 	if reached > bound {
 		t.Errorf("reached %d collectors at %s, later than %s", needed, reached, bound)
 	}
 	if back == 0 {
-		t.Errorf("the collectors did not return to 1 after the spike")
+		t.Fatalf("the collectors did not return to 1 after the spike")
+	}
+
+	// Oscillating load: 6,000 ± 3,000 samples/s with a 20s period, shorter
+	// than the down window. The count may rise while the first peak is
+	// seen, then must hold: no flapping.
+	agent.Process.Kill()
+	agent.Wait()
+	osc := exec.CommandContext(ctx, elkBin, "agent", "--target", fmt.Sprintf("127.0.0.1:%d", port),
+		"--rate", "6000", "--scenario", "diurnal", "--diurnal-amplitude", "0.5", "--diurnal-period", "20s", "--duration", "70s")
+	osc.Stdout, osc.Stderr = agentLog, agentLog
+	if err := osc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { osc.Process.Kill(); osc.Wait() }()
+	oscStart := time.Now()
+	var counts []int
+	var oscRows []string
+	for time.Since(oscStart) < 65*time.Second {
+		time.Sleep(time.Second)
+		ds, err := pc.Explain(ctx, "demo/collector", 1)
+		if err != nil || len(ds) == 0 {
+			continue
+		}
+		d := ds[0]
+		rate := 0.0
+		if len(d.Readings) > 0 {
+			rate = d.Readings[0].Value
+		}
+		counts = append(counts, d.Desired)
+		oscRows = append(oscRows, fmt.Sprintf("%6s %10.0f %8d  %s", time.Since(oscStart).Round(time.Second), rate, d.Desired, d.Message()))
+	}
+	t.Logf("oscillating load (6,000 ± 3,000 samples/s, period 20s):")
+	t.Logf("%6s %10s %8s  %s", "time", "rate/s", "desired", "decision")
+	for _, r := range oscRows {
+		t.Logf("%s", r)
+	}
+	// After the first 20s (one period plus the rate window) the count
+	// must not move down and up again.
+	reversals, last := 0, 0
+	for i := 21; i < len(counts); i++ {
+		d := counts[i] - counts[i-1]
+		switch {
+		case d > 0 && last < 0, d < 0 && last > 0:
+			reversals++
+		}
+		if d != 0 {
+			last = d
+		}
+	}
+	if reversals > 0 {
+		t.Errorf("the count flapped %d times on an oscillating load: %v", reversals, counts)
 	}
 	// No flapping: count changes are one rise (maybe in steps) and one fall.
 	changes := 0
@@ -295,4 +363,12 @@ entities:
 	if changes > 0 {
 		t.Errorf("the count rose again %d times after the spike ended", changes)
 	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
