@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,6 +63,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 // policyMetrics caches one policy's children so an evaluation does not hash
 // label values.
 type policyMetrics struct {
+	mu          sync.Mutex // guards values and srcErrors
 	parent      *metrics
 	app, entity string
 	evaluations prometheus.Counter
@@ -93,9 +95,9 @@ func (m *metrics) forPolicy(app, entity string) *policyMetrics {
 	return pm
 }
 
-// value and sourceError are called by the evaluating worker only (one
-// evaluation per policy at a time), so the maps need no lock.
 func (pm *policyMetrics) value(check string, v float64) {
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
 	g := pm.values[check]
 	if g == nil {
 		g = pm.parent.value.WithLabelValues(pm.app, pm.entity, check)
@@ -105,6 +107,8 @@ func (pm *policyMetrics) value(check string, v float64) {
 }
 
 func (pm *policyMetrics) sourceError(src string) {
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
 	c := pm.srcErrors[src]
 	if c == nil {
 		c = pm.parent.srcErrors.WithLabelValues(pm.app, pm.entity, src)
