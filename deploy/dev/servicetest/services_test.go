@@ -38,37 +38,62 @@ func uniqueName(prefix string) string {
 	return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
 }
 
+// eventually runs check until it succeeds or total has passed: other packages'
+// tests may restart a service (the pipeline fault tests stop Kafka and
+// Elasticsearch) while these run, and that must not fail them.
+func eventually(t *testing.T, total time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	for attempt := 1; ; attempt++ {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d attempts in %s: %v", attempt, total, err)
+		}
+		t.Logf("attempt %d: %v (retrying)", attempt, err)
+		time.Sleep(2 * time.Second)
+	}
+}
+
 func TestElasticsearchProductAndIndexing(t *testing.T) {
 	addr := service(t, "ELK_TEST_ES")
+	eventually(t, 90*time.Second, func() error { return checkElasticsearch(addr) })
+}
+
+func checkElasticsearch(addr string) error {
 	// elasticsearch.NewClient runs go-elasticsearch's product check on the first request.
 	es, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{addr}})
 	if err != nil {
-		t.Fatalf("creating client: %v", err)
+		return fmt.Errorf("creating client: %w", err)
 	}
 	res, err := es.Info()
 	if err != nil {
-		t.Fatalf("info (product check): %v", err)
+		return fmt.Errorf("info (product check): %w", err)
 	}
 	var info struct {
 		Version struct {
 			Number string `json:"number"`
 		} `json:"version"`
 	}
-	decode(t, res.Body, &info)
-	res.Body.Close()
+	err = decode(res.Body, &info)
+	if err != nil {
+		return fmt.Errorf("info: %w", err)
+	}
 	if got := res.Header.Get("X-Elastic-Product"); got != "Elasticsearch" {
-		t.Errorf("X-Elastic-Product = %q, want Elasticsearch", got)
+		return fmt.Errorf("X-Elastic-Product = %q, want Elasticsearch", got)
 	}
 	if !strings.HasPrefix(info.Version.Number, "7.17.") {
-		t.Errorf("version = %q, want 7.17.x", info.Version.Number)
+		return fmt.Errorf("version = %q, want 7.17.x", info.Version.Number)
 	}
 
 	index := uniqueName("servicetest")
-	t.Cleanup(func() {
+	defer func() {
 		if res, err := es.Indices.Delete([]string{index}); err == nil {
 			res.Body.Close()
 		}
-	})
+	}()
 	body := fmt.Sprintf(`{"create":{"_index":%q,"_id":"a"}}
 {"network":{"bytes":100}}
 {"create":{"_index":%q,"_id":"b"}}
@@ -78,86 +103,97 @@ func TestElasticsearchProductAndIndexing(t *testing.T) {
 `, index, index, index)
 	res, err = es.Bulk(strings.NewReader(body), es.Bulk.WithRefresh("true"))
 	if err != nil {
-		t.Fatalf("bulk: %v", err)
+		return fmt.Errorf("bulk: %w", err)
 	}
 	var bulk struct {
 		Items []map[string]struct {
 			Status int `json:"status"`
 		} `json:"items"`
 	}
-	decode(t, res.Body, &bulk)
-	res.Body.Close()
+	if err := decode(res.Body, &bulk); err != nil {
+		return fmt.Errorf("bulk: %w", err)
+	}
 	var statuses []int
 	for _, it := range bulk.Items {
 		statuses = append(statuses, it["create"].Status)
 	}
 	if fmt.Sprint(statuses) != "[201 201 409]" {
-		t.Errorf("bulk create statuses = %v, want [201 201 409] (the repeated _id rejected)", statuses)
+		return fmt.Errorf("bulk create statuses = %v, want [201 201 409] (the repeated _id rejected)", statuses)
 	}
 	res, err = es.Count(es.Count.WithIndex(index))
 	if err != nil {
-		t.Fatalf("count: %v", err)
+		return fmt.Errorf("count: %w", err)
 	}
 	var count struct {
 		Count int `json:"count"`
 	}
-	decode(t, res.Body, &count)
-	res.Body.Close()
-	if count.Count != 2 {
-		t.Errorf("count = %d, want 2", count.Count)
+	if err := decode(res.Body, &count); err != nil {
+		return fmt.Errorf("count: %w", err)
 	}
+	if count.Count != 2 {
+		return fmt.Errorf("count = %d, want 2", count.Count)
+	}
+	return nil
 }
 
 func TestKafkaRoundTrip(t *testing.T) {
 	broker := service(t, "ELK_TEST_KAFKA")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	eventually(t, 90*time.Second, func() error { return checkKafka(broker) })
+}
+
+func checkKafka(broker string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	topic := uniqueName("servicetest")
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
 	if err != nil {
-		t.Fatalf("creating client: %v", err)
+		return fmt.Errorf("creating client: %w", err)
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	created, err := adm.CreateTopic(ctx, -1, -1, nil, topic)
-	if err != nil || created.Err != nil {
-		t.Fatalf("creating topic %s: %v %v", topic, err, created.Err)
+	if err == nil {
+		err = created.Err
 	}
-	t.Cleanup(func() {
+	if err != nil {
+		return fmt.Errorf("creating topic %s: %w", topic, err)
+	}
+	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_, _ = adm.DeleteTopics(ctx, topic)
-	})
+	}()
 	if created.NumPartitions != 4 {
-		t.Errorf("default partitions = %d, want 4", created.NumPartitions)
+		return fmt.Errorf("default partitions = %d, want 4", created.NumPartitions)
 	}
 	const n = 20
 	for i := 0; i < n; i++ {
 		rec := &kgo.Record{Topic: topic, Key: []byte(fmt.Sprint(i % 3)), Value: []byte(fmt.Sprint(i))}
 		if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
-			t.Fatalf("producing: %v", err)
+			return fmt.Errorf("producing: %w", err)
 		}
 	}
 	cons, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(topic),
 		kgo.ConsumerGroup(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
-		t.Fatalf("creating consumer: %v", err)
+		return fmt.Errorf("creating consumer: %w", err)
 	}
 	defer cons.Close()
 	got := 0
 	for got < n {
 		fs := cons.PollFetches(ctx)
 		if err := fs.Err0(); err != nil {
-			t.Fatalf("consuming after %d records: %v", got, err)
+			return fmt.Errorf("consuming after %d records: %w", got, err)
 		}
 		got += fs.NumRecords()
 	}
 	if err := cons.CommitUncommittedOffsets(ctx); err != nil {
-		t.Fatalf("committing offsets: %v", err)
+		return fmt.Errorf("committing offsets: %w", err)
 	}
 	if got != n {
-		t.Errorf("consumed %d records, want %d", got, n)
+		return fmt.Errorf("consumed %d records, want %d", got, n)
 	}
+	return nil
 }
 
 func TestPrometheusScrapesFileSDTargets(t *testing.T) {
@@ -196,8 +232,9 @@ func TestPrometheusScrapesFileSDTargets(t *testing.T) {
 				Result []json.RawMessage `json:"result"`
 			} `json:"data"`
 		}
-		decode(t, res.Body, &out)
-		res.Body.Close()
+		if err := decode(res.Body, &out); err != nil {
+			t.Fatalf("querying Prometheus: %v", err)
+		}
 		if out.Status == "success" && len(out.Data.Result) == 1 {
 			return
 		}
@@ -209,9 +246,11 @@ func TestPrometheusScrapesFileSDTargets(t *testing.T) {
 	}
 }
 
-func decode(t *testing.T, r io.Reader, v any) {
-	t.Helper()
-	if err := json.NewDecoder(r).Decode(v); err != nil {
-		t.Fatalf("decoding response: %v", err)
+// decode reads a JSON body into v and closes it.
+func decode(body io.ReadCloser, v any) error {
+	defer body.Close()
+	if err := json.NewDecoder(body).Decode(v); err != nil {
+		return fmt.Errorf("decoding response: %w", err)
 	}
+	return nil
 }
