@@ -136,11 +136,14 @@ func New(cfg Config, deps Deps) (*Sink, error) {
 		s.spool = sp
 	}
 	s.bi, err = esutil.NewBulkIndexer(esutil.BulkIndexerConfig{
-		Client:        client,
-		NumWorkers:    cfg.Workers,
-		FlushBytes:    cfg.FlushBytes,
-		FlushInterval: cfg.FlushInterval,
-		FilterPath:    []string{"errors", "items.*.status", "items.*.error.type", "items.*.error.reason"},
+		Client:     client,
+		NumWorkers: cfg.Workers,
+		// Deep worker queues: Write blocks on the in-flight bound, not on
+		// a bulk request in progress.
+		QueueSizeMultiplier: 1024,
+		FlushBytes:          cfg.FlushBytes,
+		FlushInterval:       cfg.FlushInterval,
+		FilterPath:          []string{"errors", "items.*.status", "items.*.error.type", "items.*.error.reason"},
 		OnError: func(_ context.Context, err error) {
 			s.m.bulkErrors.Inc()
 		},

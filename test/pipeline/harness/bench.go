@@ -114,21 +114,32 @@ func Bench(ctx context.Context, cfg BenchConfig) ([]BenchRow, error) {
 	if err != nil {
 		return rows, fmt.Errorf("reading documents back: %w", err)
 	}
-	pc := "sflow-bench" + stamp + "c"
-	prefixes = append(prefixes, pc)
-	raw, err := rawCeiling(ctx, cfg.ES, pc, docs)
-	if err != nil {
-		return rows, err
+	// Alternate the two from-memory runs and keep the best of each, so a
+	// burst of load on the machine does not decide the comparison.
+	var raw, sk BenchRow
+	for round := 0; round < 2; round++ {
+		pc := fmt.Sprintf("sflow-bench%sc%d", stamp, round)
+		prefixes = append(prefixes, pc)
+		r, err := rawCeiling(ctx, cfg.ES, pc, docs)
+		if err != nil {
+			return rows, err
+		}
+		if r.FlowsPerS > raw.FlowsPerS {
+			raw = r
+		}
+		pd := fmt.Sprintf("sflow-bench%sd%d", stamp, round)
+		prefixes = append(prefixes, pd)
+		k, err := sinkFromMemory(ctx, cfg.ES, pd, docs, cfg.Logger)
+		if err != nil {
+			return rows, err
+		}
+		if k.FlowsPerS > sk.FlowsPerS {
+			sk = k
+		}
 	}
 	rows = append(rows, raw)
-	pd := "sflow-bench" + stamp + "d"
-	prefixes = append(prefixes, pd)
-	sk, err := sinkFromMemory(ctx, cfg.ES, pd, docs, cfg.Logger)
-	if err != nil {
-		return rows, err
-	}
 	if raw.FlowsPerS > 0 {
-		sk.Note = fmt.Sprintf("%.0f%% of the raw ceiling", 100*sk.FlowsPerS/raw.FlowsPerS)
+		sk.Note = fmt.Sprintf("%.0f%% of the raw ceiling (best of 2 each)", 100*sk.FlowsPerS/raw.FlowsPerS)
 	}
 	rows = append(rows, sk)
 	return rows, nil
@@ -345,7 +356,7 @@ func rawCeiling(ctx context.Context, url, prefix string, docs []sink.Doc) (Bench
 	var failed int64
 	var mu sync.Mutex
 	bi, err := esutil.NewBulkIndexer(esutil.BulkIndexerConfig{
-		Client: client, NumWorkers: 2, FlushBytes: 2 << 20, FlushInterval: 500 * time.Millisecond,
+		Client: client, NumWorkers: 2, FlushBytes: 2 << 20, FlushInterval: 500 * time.Millisecond, QueueSizeMultiplier: 1024,
 	})
 	if err != nil {
 		return row, err
