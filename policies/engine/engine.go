@@ -81,6 +81,9 @@ type Config struct {
 	// (default 5s).
 	KVPrefix string
 	KVPoll   time.Duration
+	// StatePrefix is where operator overrides (pause, pin) are shared
+	// with other servers (default "elk/policy-state/").
+	StatePrefix string
 	// JournalSize is the number of decisions kept per policy (default 64).
 	JournalSize int
 	// HistorySize is the number of versions kept per policy (default 50).
@@ -130,6 +133,9 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	}
 	if cfg.KVPrefix == "" {
 		cfg.KVPrefix = "elk/policies/"
+	}
+	if cfg.StatePrefix == "" {
+		cfg.StatePrefix = "elk/policy-state/"
 	}
 	if cfg.KVPoll <= 0 {
 		cfg.KVPoll = 5 * time.Second

@@ -151,6 +151,23 @@ func TestKVPersistsAndWatchesPolicies(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "edit from KV", func() bool { p, _, _ := b.Policy("demo", "collectors"); return p.Max == 4 })
+	// Operator overrides reach the other server too.
+	if _, err := a.PinCount("demo", "collectors", 3, time.Hour, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Pause("demo", "collectors", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "pin and pause from KV", func() bool {
+		st, _ := b.Status("demo", "collectors")
+		return st.Paused && st.Pin != nil && st.Pin.Count == 3 && st.Pin.Author == "alice"
+	})
+	_ = a.Resume("demo", "collectors", "alice")
+	_, _ = a.PinCount("demo", "collectors", 0, 0, "alice")
+	waitFor(t, "resume and unpin from KV", func() bool {
+		st, _ := b.Status("demo", "collectors")
+		return !st.Paused && st.Pin == nil
+	})
 	// A bad document in KV is rejected; the running policy stays.
 	_ = kv.Put(ctx, "elk/policies/demo/collectors", []byte("max: oops\n"))
 	time.Sleep(200 * time.Millisecond)

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/elk-project/elk/orchestrator/discovery"
 	"github.com/elk-project/elk/policies"
 )
 
@@ -185,8 +188,10 @@ func (e *Engine) Remove(app, entity string) {
 	if e.deps.KV != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.ReadTimeout)
 		defer cancel()
-		if err := e.deps.KV.Delete(ctx, e.cfg.KVPrefix+key); err != nil {
-			e.log.Warn("delete policy from KV", "policy", key, "error", err)
+		for _, k := range []string{e.cfg.KVPrefix + key, e.cfg.StatePrefix + key} {
+			if err := e.deps.KV.Delete(ctx, k); err != nil && !errors.Is(err, discovery.ErrNotFound) {
+				e.log.Warn("delete policy from KV", "policy", key, "key", k, "error", err)
+			}
 		}
 	}
 	e.poke()
@@ -250,6 +255,7 @@ func (e *Engine) setPaused(app, entity, author string, b bool) error {
 	en.paused, en.pausedBy = b, author
 	en.mu.Unlock()
 	e.log.Info("policy paused", "policy", en.key, "paused", b, "author", author)
+	e.saveState(en)
 	return nil
 }
 
@@ -261,17 +267,70 @@ func (e *Engine) PinCount(app, entity string, n int, d time.Duration, author str
 		return nil, err
 	}
 	en.mu.Lock()
-	defer en.mu.Unlock()
 	if d <= 0 {
 		en.pin = nil
+		en.mu.Unlock()
+		e.saveState(en)
 		return nil, nil
 	}
 	if n < en.pol.Min || n > en.pol.Max {
+		en.mu.Unlock()
 		return nil, fmt.Errorf("%w: pin %d is outside min %d and max %d", ErrInvalid, n, en.pol.Min, en.pol.Max)
 	}
 	en.pin = &Pin{Count: n, Until: e.clock.Now().Add(d), Author: author}
-	e.log.Info("policy pinned", "policy", en.key, "count", n, "until", en.pin.Until, "author", author)
-	return en.pin, nil
+	pin := *en.pin
+	en.mu.Unlock()
+	e.log.Info("policy pinned", "policy", en.key, "count", n, "until", pin.Until, "author", author)
+	e.saveState(en)
+	return &pin, nil
+}
+
+// operatorState is a policy's operator overrides as shared through the KV
+// store, so that a restarted server or a new leader keeps them.
+type operatorState struct {
+	Paused   bool   `json:"paused"`
+	PausedBy string `json:"paused_by,omitempty"`
+	Pin      *Pin   `json:"pin,omitempty"`
+}
+
+func (e *Engine) saveState(en *entry) {
+	if e.deps.KV == nil {
+		return
+	}
+	en.mu.Lock()
+	st := operatorState{Paused: en.paused, PausedBy: en.pausedBy, Pin: en.pin}
+	en.mu.Unlock()
+	data, err := json.Marshal(st)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.ReadTimeout)
+	defer cancel()
+	if err := e.deps.KV.Put(ctx, e.cfg.StatePrefix+en.key, data); err != nil {
+		e.log.Warn("store policy overrides in KV", "policy", en.key, "error", err)
+	}
+}
+
+// loadState applies overrides read from the KV store.
+func (e *Engine) loadState(key string, data []byte) {
+	en, err := e.get(key)
+	if err != nil {
+		return
+	}
+	var st operatorState
+	if err := json.Unmarshal(data, &st); err != nil {
+		e.log.Warn("policy overrides in KV unreadable", "policy", key, "error", err)
+		return
+	}
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	en.paused, en.pausedBy = st.Paused, st.PausedBy
+	if st.Pin == nil || !e.clock.Now().Before(st.Pin.Until) {
+		en.pin = nil
+	} else if en.pin == nil || *en.pin != *st.Pin {
+		p := *st.Pin
+		en.pin = &p
+	}
 }
 
 // History returns the stored versions of a policy, oldest first.

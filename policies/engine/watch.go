@@ -138,4 +138,12 @@ func (e *Engine) syncKV(ctx context.Context) {
 			e.log.Error("policy in KV rejected, running policy unchanged", "key", k, "error", err)
 		}
 	}
+	states, err := e.deps.KV.List(ctx, e.cfg.StatePrefix)
+	if err != nil {
+		e.log.Warn("read policy overrides from KV", "prefix", e.cfg.StatePrefix, "error", err)
+		return
+	}
+	for k, v := range states {
+		e.loadState(strings.TrimPrefix(k, e.cfg.StatePrefix), v)
+	}
 }
