@@ -21,15 +21,16 @@ type fakeES struct {
 	t   *testing.T
 	srv *httptest.Server
 
-	mu        sync.Mutex
-	docs      map[string]map[string][]byte // index -> id -> body
-	order     []string                     // ids in indexing order
-	templates map[string][]byte
-	down      bool // hijack and close connections
-	reject429 int  // reject this many further items with 429
-	bulkCalls int
-	stall     chan struct{} // when non-nil, bulk requests wait for it
-	noProduct bool          // behave like OpenSearch (no product header)
+	mu         sync.Mutex
+	docs       map[string]map[string][]byte // index -> id -> body
+	order      []string                     // ids in indexing order
+	templates  map[string][]byte
+	down       bool // hijack and close connections
+	reject429  int  // reject this many further items with 429
+	bulkCalls  int
+	stall      chan struct{} // when non-nil, bulk requests wait for it
+	noProduct  bool          // behave like OpenSearch (no product header)
+	legacyOnly bool          // no _index_template API (before 7.8)
 }
 
 func newFakeES(t *testing.T) *fakeES {
@@ -57,8 +58,9 @@ func (f *fakeES) count() int {
 
 func (f *fakeES) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
-	down, stall, noProduct := f.down, f.stall, f.noProduct
+	down, stall, noProduct, legacyOnly := f.down, f.stall, f.noProduct, f.legacyOnly
 	f.mu.Unlock()
+	_ = legacyOnly
 	if down {
 		hj, ok := w.(http.Hijacker)
 		if !ok {
@@ -76,13 +78,15 @@ func (f *fakeES) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodGet && r.URL.Path == "/":
 		fmt.Fprint(w, `{"name":"fake","cluster_name":"fake","version":{"number":"7.17.29"},"tagline":"You Know, for Search"}`)
-	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/_template/"):
+	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/_index_template/") && f.legacyOnly:
+		http.Error(w, `{"error":"no handler found"}`, http.StatusBadRequest)
+	case r.Method == http.MethodPut && (strings.HasPrefix(r.URL.Path, "/_template/") || strings.HasPrefix(r.URL.Path, "/_index_template/")):
 		body, _ := io.ReadAll(r.Body)
 		if !json.Valid(body) {
 			http.Error(w, `{"error":"bad json"}`, http.StatusBadRequest)
 			return
 		}
-		f.set(func(f *fakeES) { f.templates[strings.TrimPrefix(r.URL.Path, "/_template/")] = body })
+		f.set(func(f *fakeES) { f.templates[strings.TrimPrefix(r.URL.Path, "/")] = body })
 		fmt.Fprint(w, `{"acknowledged":true}`)
 	case r.URL.Path == "/_bulk":
 		if stall != nil {

@@ -27,9 +27,11 @@ func TestRealCluster(t *testing.T) {
 		if res, err := http.DefaultClient.Do(req); err == nil {
 			res.Body.Close()
 		}
-		req, _ = http.NewRequest(http.MethodDelete, url+"/_template/"+prefix, nil)
-		if res, err := http.DefaultClient.Do(req); err == nil {
-			res.Body.Close()
+		for _, api := range []string{"/_template/", "/_index_template/"} {
+			req, _ = http.NewRequest(http.MethodDelete, url+api+prefix, nil)
+			if res, err := http.DefaultClient.Do(req); err == nil {
+				res.Body.Close()
+			}
 		}
 	})
 	ctx := context.Background()

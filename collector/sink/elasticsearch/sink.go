@@ -574,14 +574,35 @@ func (s *Sink) probe(ctx context.Context) error {
 	return nil
 }
 
-// installTemplates puts the legacy index template covering every index the
-// sink writes; it is idempotent.
+// installTemplates puts the index template covering every index the sink
+// writes: a composable one (_index_template, Elasticsearch 7.8+ and
+// OpenSearch) or, where that API is missing, a legacy one. It is idempotent.
 func (s *Sink) installTemplates(ctx context.Context) error {
-	body, err := templateBody(s.cfg.IndexPrefix, s.cfg.Replicas)
+	body, err := composableTemplateBody(s.cfg.IndexPrefix, s.cfg.Replicas)
 	if err != nil {
 		return err
 	}
-	res, err := esapi.IndicesPutTemplateRequest{
+	res, err := esapi.IndicesPutIndexTemplateRequest{
+		Name: s.cfg.IndexPrefix,
+		Body: bytes.NewReader(body),
+	}.Do(ctx, s.client)
+	if err != nil {
+		return fmt.Errorf("installing index template: %w", err)
+	}
+	res.Body.Close()
+	if !res.IsError() {
+		s.m.templateInits.Inc()
+		return nil
+	}
+	if res.StatusCode >= 500 || res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden {
+		return fmt.Errorf("installing index template: %s", res.Status())
+	}
+	// No composable templates (before 7.8): the legacy API.
+	body, err = templateBody(s.cfg.IndexPrefix, s.cfg.Replicas)
+	if err != nil {
+		return err
+	}
+	res, err = esapi.IndicesPutTemplateRequest{
 		Name: s.cfg.IndexPrefix,
 		Body: bytes.NewReader(body),
 	}.Do(ctx, s.client)

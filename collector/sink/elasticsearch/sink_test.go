@@ -83,18 +83,21 @@ func flush(t *testing.T, s *Sink, d time.Duration) {
 
 func TestIndexesOnceAndCountsDuplicates(t *testing.T) {
 	tests := []struct {
-		name      string
-		noProduct bool
-		tenant    string
-		index     string
+		name       string
+		noProduct  bool
+		legacyOnly bool
+		tenant     string
+		index      string
+		template   string
 	}{
-		{name: "elasticsearch untenanted", tenant: "", index: "sflow-flow-default-2026.11.27"},
-		{name: "opensearch without product header", noProduct: true, tenant: "Acme Corp", index: "sflow-flow-acme_corp-2026.11.27"},
+		{name: "elasticsearch untenanted", tenant: "", index: "sflow-flow-default-2026.11.27", template: "_index_template/sflow"},
+		{name: "opensearch without product header", noProduct: true, tenant: "Acme Corp", index: "sflow-flow-acme_corp-2026.11.27", template: "_index_template/sflow"},
+		{name: "before composable templates", legacyOnly: true, tenant: "t", index: "sflow-flow-t-2026.11.27", template: "_template/sflow"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeES(t)
-			f.set(func(f *fakeES) { f.noProduct = tc.noProduct })
+			f.set(func(f *fakeES) { f.noProduct, f.legacyOnly = tc.noProduct, tc.legacyOnly })
 			s, reg := newTestSink(t, f.srv.URL, nil)
 			docs := testDocs(250, tc.tenant)
 			ctx := context.Background()
@@ -116,7 +119,7 @@ func TestIndexesOnceAndCountsDuplicates(t *testing.T) {
 			f.mu.Lock()
 			stored := len(f.docs[tc.index])
 			body := string(f.docs[tc.index][docs[7].ID])
-			_, tmpl := f.templates["sflow"]
+			_, tmpl := f.templates[tc.template]
 			f.mu.Unlock()
 			if stored != 250 {
 				t.Errorf("index %s holds %d documents, want 250", tc.index, stored)
@@ -125,7 +128,7 @@ func TestIndexesOnceAndCountsDuplicates(t *testing.T) {
 				t.Errorf("stored body %q was not copied before the caller reused it", body)
 			}
 			if !tmpl {
-				t.Error("index template was not installed")
+				t.Errorf("index template %s was not installed (have %d templates)", tc.template, len(f.templates))
 			}
 			lbl := tc.tenant
 			if got := docsMetric(reg, lbl, OutcomeIndexed); got != 250 {

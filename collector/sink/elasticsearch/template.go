@@ -175,26 +175,54 @@ func addField(root map[string]any, name string, m fieldMapping) error {
 }
 
 // templateBody is the legacy (_template) index template for every index the
-// sink writes; both Elasticsearch 7+ and OpenSearch accept it.
+// sink writes; Elasticsearch 7+ and OpenSearch accept it.
 func templateBody(prefix string, replicas int) ([]byte, error) {
-	mappings, err := buildMappings()
+	mappings, settings, err := templateParts(replicas)
 	if err != nil {
 		return nil, err
 	}
-	settings := map[string]any{
+	return json.Marshal(map[string]any{
+		"index_patterns": templatePatterns(prefix),
+		"order":          10,
+		"settings":       settings,
+		"mappings":       mappings,
+		"version":        templateVersion,
+	})
+}
+
+// composableTemplateBody is the same template for the _index_template API
+// (Elasticsearch 7.8+, OpenSearch), which takes precedence over legacy ones.
+func composableTemplateBody(prefix string, replicas int) ([]byte, error) {
+	mappings, settings, err := templateParts(replicas)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]any{
+		"index_patterns": templatePatterns(prefix),
+		"priority":       100,
+		"template":       map[string]any{"settings": settings, "mappings": mappings},
+		"version":        templateVersion,
+		"_meta":          map[string]any{"managed_by": "elk"},
+	})
+}
+
+func templatePatterns(prefix string) []string {
+	return []string{prefix + "-flow-*", prefix + "-counters-*", prefix + "-other-*"}
+}
+
+func templateParts(replicas int) (mappings, settings map[string]any, err error) {
+	mappings, err = buildMappings()
+	if err != nil {
+		return nil, nil, err
+	}
+	settings = map[string]any{
 		"index.refresh_interval":           "1s",
 		"index.mapping.total_fields.limit": 2000,
 	}
 	if replicas >= 0 {
 		settings["index.number_of_replicas"] = replicas
 	}
-	return json.Marshal(map[string]any{
-		"index_patterns": []string{prefix + "-flow-*", prefix + "-counters-*", prefix + "-other-*"},
-		"order":          10,
-		"settings":       settings,
-		"mappings":       mappings,
-		"version":        templateVersion,
-	})
+	return mappings, settings, nil
 }
 
 // templateVersion changes whenever the mappings change, so an older

@@ -152,11 +152,13 @@ func (e *ES) Scroll(ctx context.Context, pattern string, fn func(Hit)) error {
 // Delete removes the indices of pattern and the template named prefix.
 func (e *ES) Delete(ctx context.Context, prefix string) error {
 	err1 := e.do(ctx, http.MethodDelete, "/"+prefix+"-*?allow_no_indices=true&ignore_unavailable=true&expand_wildcards=all", nil, nil)
-	err2 := e.do(ctx, http.MethodDelete, "/_template/"+prefix, nil, nil)
-	if err2 != nil && strings.Contains(err2.Error(), "404") {
-		err2 = nil
+	errs := []error{err1}
+	for _, api := range []string{"/_index_template/", "/_template/"} {
+		if err := e.do(ctx, http.MethodDelete, api+prefix, nil, nil); err != nil && !strings.Contains(err.Error(), "404") {
+			errs = append(errs, err)
+		}
 	}
-	return errors.Join(err1, err2)
+	return errors.Join(errs...)
 }
 
 // WaitCount polls until pattern holds want documents or ctx ends, and
