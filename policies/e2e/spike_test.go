@@ -195,7 +195,7 @@ entities:
 	total := spikeAt + spikeFor + downWindow + 50*time.Second
 	agent := exec.CommandContext(ctx, elkBin, "agent", "--target", fmt.Sprintf("127.0.0.1:%d", port),
 		"--rate", fmt.Sprint(baseRate), "--scenario", "spike", "--spike-factor", fmt.Sprint(spikeFactor),
-		"--spike-at", spikeAt.String(), "--spike-for", spikeFor.String(), "--duration", total.String())
+		"--spike-at", spikeAt.String(), "--spike-for", spikeFor.String(), "--spike-every", "24h", "--duration", total.String())
 	agentLog, _ := os.Create(filepath.Join(dir, "agent.log"))
 	agent.Stdout, agent.Stderr = agentLog, agentLog
 	if err := agent.Start(); err != nil {
