@@ -454,7 +454,9 @@ func (b *builder) kibana() error {
 
 // prometheusConfig scrapes the application's elk entities: through Consul
 // service discovery on Nomad, through the registry's HTTP service
-// discovery endpoint on the local target.
+// discovery endpoint on the local target (GET
+// ${registry}/v1/registry/prometheus/SERVICE?port=metrics, answering
+// Prometheus HTTP SD JSON).
 func (b *builder) prometheusConfig() string {
 	scrape := b.e.Config.Strings("scrape")
 	if len(scrape) == 0 {
@@ -472,7 +474,7 @@ func (b *builder) prometheusConfig() string {
 		svc := discovery.ServiceName(b.app.Name, id)
 		fmt.Fprintf(&sb, "  - job_name: %s\n", id)
 		if b.local() {
-			fmt.Fprintf(&sb, "    http_sd_configs:\n      - url: '${registry}/v1/sd/prometheus?service=%s&port=metrics'\n", svc)
+			fmt.Fprintf(&sb, "    http_sd_configs:\n      - url: '${registry}/v1/registry/prometheus/%s?port=metrics'\n", svc)
 		} else {
 			fmt.Fprintf(&sb, "    consul_sd_configs:\n      - server: '${attr.unique.network.ip-address}:8500'\n        services: ['%s']\n", svc)
 		}
