@@ -19,6 +19,7 @@ const (
 type metrics struct {
 	docs          *sinkmetrics.Metrics
 	bulkDuration  prometheus.Observer
+	bulkBytes     prometheus.Observer
 	bulkErrors    prometheus.Counter
 	retries       prometheus.Counter
 	backlog       prometheus.Gauge
@@ -58,6 +59,11 @@ func newMetrics(reg *prometheus.Registry, name string) (*metrics, error) {
 			Name:    "elk_sink_bulk_duration_seconds",
 			Help:    "Duration of one bulk request to the destination.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 13),
+		}, sinkOnly)).With(l),
+		bulkBytes: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "elk_sink_bulk_request_bytes",
+			Help:    "Size of one bulk request body.",
+			Buckets: prometheus.ExponentialBuckets(1024, 4, 9),
 		}, sinkOnly)).With(l),
 		bulkErrors: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "elk_sink_bulk_request_errors_total",

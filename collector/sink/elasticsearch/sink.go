@@ -107,7 +107,12 @@ func New(cfg Config, deps Deps) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := newClient(cfg, func(d time.Duration) { m.bulkDuration.Observe(d.Seconds()) })
+	client, err := newClient(cfg, func(d time.Duration, size int64) {
+		m.bulkDuration.Observe(d.Seconds())
+		if size > 0 {
+			m.bulkBytes.Observe(float64(size))
+		}
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -418,6 +418,7 @@ func TestMetricNamesLint(t *testing.T) {
 	}
 	m.docs.Counter("", OutcomeIndexed).Inc()
 	m.bulkDuration.Observe(0.1)
+	m.bulkBytes.Observe(2048)
 	m.bulkErrors.Inc()
 	mfs, err := reg.Gather()
 	if err != nil {

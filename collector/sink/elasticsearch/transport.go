@@ -21,14 +21,14 @@ import (
 // It also times bulk requests for the sink's bulk duration metric.
 type productTransport struct {
 	next        http.RoundTripper
-	observeBulk func(time.Duration)
+	observeBulk func(d time.Duration, bytes int64)
 }
 
 func (t productTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
 	res, err := t.next.RoundTrip(req)
 	if t.observeBulk != nil && strings.HasSuffix(req.URL.Path, "/_bulk") {
-		t.observeBulk(time.Since(start))
+		t.observeBulk(time.Since(start), req.ContentLength)
 	}
 	if err == nil && res.Header.Get("X-Elastic-Product") == "" {
 		res.Header.Set("X-Elastic-Product", "Elasticsearch")
@@ -44,7 +44,7 @@ func NewClient(cfg Config) (*es.Client, error) {
 	return newClient(cfg, nil)
 }
 
-func newClient(cfg Config, observeBulk func(time.Duration)) (*es.Client, error) {
+func newClient(cfg Config, observeBulk func(time.Duration, int64)) (*es.Client, error) {
 	cfg.extractCredentials()
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 60 * time.Second
