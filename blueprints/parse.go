@@ -103,9 +103,18 @@ type ref struct {
 	what string
 }
 
+// deref follows an alias (*name) to its anchored node.
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && n.Alias != nil && i < 8; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
 // fields returns the values of a mapping by key, reporting unknown and
 // duplicate keys.
 func (p *parser) fields(n *yaml.Node, what string, allowed ...string) map[string]*yaml.Node {
+	n = deref(n)
 	out := map[string]*yaml.Node{}
 	if n.Kind != yaml.MappingNode {
 		p.at(n, "%s: expected a mapping, got %s", what, kindName(n))
@@ -125,7 +134,7 @@ func (p *parser) fields(n *yaml.Node, what string, allowed ...string) map[string
 			p.at(k, "%s: duplicate field %q", what, k.Value)
 			continue
 		}
-		out[k.Value] = v
+		out[k.Value] = deref(v)
 	}
 	return out
 }
@@ -201,6 +210,7 @@ func (p *parser) dur(n *yaml.Node, what string) time.Duration {
 }
 
 func (p *parser) strs(n *yaml.Node, what string) []string {
+	n = deref(n)
 	if n.Kind == yaml.ScalarNode {
 		if s := p.str(n, what); s != "" {
 			return []string{s}
@@ -213,7 +223,7 @@ func (p *parser) strs(n *yaml.Node, what string) []string {
 	}
 	var out []string
 	for i, it := range n.Content {
-		out = append(out, p.str(it, fmt.Sprintf("%s[%d]", what, i)))
+		out = append(out, p.str(deref(it), fmt.Sprintf("%s[%d]", what, i)))
 	}
 	return out
 }
@@ -293,6 +303,7 @@ func (p *parser) app(n *yaml.Node) *Application {
 		return app
 	}
 	for i, en := range v.Content {
+		en = deref(en)
 		e := p.entity(app, en, i, tenants)
 		if e.ID != "" {
 			if prev, dup := p.entityPos[e.ID]; dup {
@@ -464,6 +475,7 @@ func (p *parser) entity(app *Application, n *yaml.Node, i int, tenants map[strin
 		}
 		seen := map[string]bool{}
 		for j, d := range items {
+			d = deref(d)
 			id := p.name(d, fmt.Sprintf("%s.depends_on[%d]", what, j))
 			if id == "" {
 				continue
@@ -485,7 +497,7 @@ func (p *parser) entity(app *Application, n *yaml.Node, i int, tenants map[strin
 			items = v.Content
 		}
 		for _, pn := range items {
-			e.Policies = append(e.Policies, *pn)
+			e.Policies = append(e.Policies, *deref(pn))
 		}
 	}
 	return e
