@@ -364,25 +364,32 @@ func instance(a *api.AllocationListStub) target.Instance {
 // running and healthy, the deployment fails (the error says why, from the
 // failed allocations' task events), or ctx ends.
 func (t *Target) Wait(ctx context.Context, app, entity string) error {
+	var pending string // why allocations are not placed yet
 	for {
-		done, err := t.check(ctx, app, entity)
+		done, why, err := t.check(ctx, app, entity)
 		if err != nil || done {
 			return err
 		}
+		pending = why
 		select {
 		case <-ctx.Done():
 			st, _ := t.Status(context.WithoutCancel(ctx), app, entity)
-			return fmt.Errorf("wait for %s/%s: %w (%d of %d healthy)", app, entity, ctx.Err(), st.Healthy, st.Desired)
+			err := fmt.Errorf("wait for %s/%s: %w (%d of %d healthy)", app, entity, ctx.Err(), st.Healthy, st.Desired)
+			if pending != "" {
+				err = fmt.Errorf("%w: %s", err, pending)
+			}
+			return err
 		case <-time.After(t.cfg.PollInterval):
 		}
 	}
 }
 
-// check is one round of Wait.
-func (t *Target) check(ctx context.Context, app, entity string) (bool, error) {
+// check is one round of Wait: done, or why allocations wait for
+// placement, or an error that ends the wait.
+func (t *Target) check(ctx context.Context, app, entity string) (bool, string, error) {
 	job, err := t.job(ctx, app, entity)
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
 	id := *job.ID
 	version := uint64(0)
@@ -395,7 +402,7 @@ func (t *Target) check(ctx context.Context, app, entity string) (bool, error) {
 	}
 	allocs, err := t.allocs(ctx, id)
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
 	// A failed allocation of the current version fails the wait at once.
 	for _, a := range allocs {
@@ -403,28 +410,29 @@ func (t *Target) check(ctx context.Context, app, entity string) (bool, error) {
 			continue
 		}
 		if a.ClientStatus == api.AllocClientStatusFailed || a.ClientStatus == api.AllocClientStatusLost {
-			return false, fmt.Errorf("%s/%s: allocation %s %s: %s", app, entity, a.Name, a.ClientStatus, failureReason(a))
+			return false, "", fmt.Errorf("%s/%s: allocation %s %s: %s", app, entity, a.Name, a.ClientStatus, failureReason(a))
 		}
 		restarts := 0
 		for _, ts := range a.TaskStates {
 			restarts += int(ts.Restarts)
 		}
 		if restarts >= t.cfg.FailAfterRestarts {
-			return false, fmt.Errorf("%s/%s: allocation %s restarted %d times: %s", app, entity, a.Name, restarts, failureReason(a))
+			return false, "", fmt.Errorf("%s/%s: allocation %s restarted %d times: %s", app, entity, a.Name, restarts, failureReason(a))
 		}
 	}
 	d, _, err := t.c.Jobs().LatestDeployment(id, qo(ctx))
 	if err != nil {
-		return false, apiError(fmt.Sprintf("read deployment of %q", id), err)
+		return false, "", apiError(fmt.Sprintf("read deployment of %q", id), err)
 	}
 	if d != nil && d.JobVersion == version {
 		switch d.Status {
 		case api.DeploymentStatusFailed, api.DeploymentStatusCancelled:
-			return false, fmt.Errorf("%s/%s: deployment %s %s: %s%s", app, entity, shortID(d.ID), d.Status, d.StatusDescription, allocFailures(allocs, version))
+			return false, "", fmt.Errorf("%s/%s: deployment %s %s: %s%s", app, entity, shortID(d.ID), d.Status, d.StatusDescription, allocFailures(allocs, version))
 		}
 	}
-	if err := t.placement(ctx, id, job); err != nil {
-		return false, fmt.Errorf("%s/%s: %w", app, entity, err)
+	why, permanent := t.placement(ctx, id, job)
+	if permanent {
+		return false, "", fmt.Errorf("%s/%s: %s", app, entity, why)
 	}
 	healthyN, liveN := 0, 0
 	for _, a := range allocs {
@@ -437,27 +445,35 @@ func (t *Target) check(ctx context.Context, app, entity string) (bool, error) {
 		}
 	}
 	if d != nil && d.JobVersion == version && d.Status != api.DeploymentStatusSuccessful {
-		return false, nil
+		return false, why, nil
 	}
-	return healthyN == desired && liveN == desired, nil
+	return healthyN == desired && liveN == desired, why, nil
 }
 
-// placement reports an evaluation of the current job that could not place
-// allocations (no node with the driver, resources exhausted, ...).
-func (t *Target) placement(ctx context.Context, id string, job *api.Job) error {
+// placement says why the latest evaluation of the current job could not
+// place allocations. It is permanent when no node can ever run them (every
+// node filtered out by constraints, e.g. a missing driver); exhausted
+// resources may free up, so the wait goes on.
+func (t *Target) placement(ctx context.Context, id string, job *api.Job) (why string, permanent bool) {
 	evals, _, err := t.c.Jobs().Evaluations(id, qo(ctx))
 	if err != nil || len(evals) == 0 {
-		return nil
+		return "", false
 	}
 	sort.Slice(evals, func(i, j int) bool { return evals[i].CreateIndex > evals[j].CreateIndex })
 	e := evals[0]
 	if job.JobModifyIndex != nil && e.JobModifyIndex < *job.JobModifyIndex {
-		return nil
+		return "", false
 	}
-	for tg, m := range e.FailedTGAllocs {
-		return fmt.Errorf("cannot place %s: %s", tg, metricSummary(m))
+	groups := make([]string, 0, len(e.FailedTGAllocs))
+	for g := range e.FailedTGAllocs {
+		groups = append(groups, g)
 	}
-	return nil
+	sort.Strings(groups)
+	for _, g := range groups {
+		m := e.FailedTGAllocs[g]
+		return "cannot place " + g + ": " + metricSummary(m), m.NodesExhausted == 0 && len(m.QuotaExhausted) == 0
+	}
+	return "", false
 }
 
 // updateSummary says what a plan does to a group's allocations.

@@ -376,6 +376,23 @@ func TestWaitPlacementFailure(t *testing.T) {
 	}
 }
 
+func TestWaitResourcesExhausted(t *testing.T) {
+	r := newReplay(t).
+		on("GET /v1/job/demo-collector", "job-info").
+		onJSON("GET /v1/allocations", []any{}).
+		onJSON("GET /v1/job/demo-collector/deployment", nil).
+		onJSON("GET /v1/job/demo-collector/evaluations", []map[string]any{{
+			"ID": "e1", "JobModifyIndex": 26, "CreateIndex": 27, "Status": "blocked",
+			"FailedTGAllocs": map[string]any{"collector": map[string]any{"NodesEvaluated": 1, "NodesExhausted": 1,
+				"DimensionExhausted": map[string]int{"memory": 1}}}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := newTarget(t, r).Wait(ctx, "demo", "collector")
+	if err == nil || !strings.Contains(err.Error(), "deadline exceeded") || !strings.Contains(err.Error(), "cannot place collector: 1 node(s) exhausted (memory on 1)") {
+		t.Errorf("got %v, want a timeout that says resources are exhausted", err)
+	}
+}
+
 func TestList(t *testing.T) {
 	r := newReplay(t).on("GET /v1/jobs", "jobs-list")
 	tg := newTarget(t, r)
