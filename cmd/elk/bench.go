@@ -34,7 +34,9 @@ func newBenchPipelineCmd() *cobra.Command {
 (b) elk collector --output kafka:... with elk ingest into Elasticsearch,
 against real servers, then bulk-index the documents of (a) straight from
 memory, once with a bare bulk indexer (the raw ceiling) and once through
-elk's Elasticsearch sink. Prints flows/s, end-to-end latency p50/p99
+elk's Elasticsearch sink. Prints flows/s (the rate documents became
+searchable, first to last; for the from-memory rows documents over the time
+to index them all), end-to-end latency p50/p99
 (sample received, i.e. event.created, → searchable), documents lost and
 duplicated against the agent's truth, and CPU seconds of the collector
 (+ ingest) per million flows. The benchmark indices are deleted afterwards

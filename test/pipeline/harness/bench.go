@@ -173,7 +173,6 @@ func benchPath(ctx context.Context, cfg BenchConfig, es *ES, name, prefix string
 
 	truthPath := filepath.Join(cfg.WorkDir, "truth-"+prefix+".json")
 	log.Info("sending", "rate", cfg.Rate, "duration", cfg.Duration)
-	t0 := time.Now()
 	agent, err := Start("agent", cfg.Bin, filepath.Join(cfg.WorkDir, "agent-"+prefix+".log"),
 		"agent", "--target", fmt.Sprintf("127.0.0.1:%d", port), "--rate", fmt.Sprint(cfg.Rate),
 		"--duration", cfg.Duration.String(), "--seed", fmt.Sprint(cfg.Seed), "--truth", truthPath)
@@ -226,8 +225,10 @@ func benchPath(ctx context.Context, cfg BenchConfig, es *ES, name, prefix string
 	} else {
 		row.Duplicated = row.Docs - row.Expected
 	}
+	// Throughput: the rate at which documents became searchable, from the
+	// first to the last (the latency at both ends cancels out).
 	if first := lat.first(); !first.IsZero() && done.After(first) {
-		row.FlowsPerS = float64(row.Docs) / done.Sub(t0).Seconds()
+		row.FlowsPerS = float64(row.Docs) / done.Sub(first).Seconds()
 	}
 	row.P50, row.P99 = lat.quantile(0.5), lat.quantile(0.99)
 	var cpu time.Duration
