@@ -58,6 +58,9 @@ type Config struct {
 	// DropWhenFull drops datagrams when a worker's queue is full instead
 	// of letting the socket buffer absorb the burst.
 	DropWhenFull bool
+	// SharePort joins the listen port together with other collectors
+	// (SO_REUSEPORT) instead of refusing a port in use.
+	SharePort bool
 }
 
 // Deps are the Collector's collaborators.
@@ -144,7 +147,7 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 		return nil, fmt.Errorf("tenant table: %w", err)
 	}
 	c.recv, err = receiver.New(receiver.Config{
-		Listen: cfg.Listen, Sockets: cfg.Sockets, Workers: cfg.Workers, Queue: cfg.Queue, DropWhenFull: cfg.DropWhenFull,
+		Listen: cfg.Listen, Sockets: cfg.Sockets, Workers: cfg.Workers, Queue: cfg.Queue, DropWhenFull: cfg.DropWhenFull, SharePort: cfg.SharePort,
 		ReadBuffer: cfg.ReadBuffer,
 	}, receiver.Deps{
 		Logger: c.log, Registry: c.reg,

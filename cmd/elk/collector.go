@@ -63,6 +63,7 @@ closes the outputs, and exits 0.`,
 	f.IntVar(&cfg.Queue, "queue", 8192, "decode queue capacity in datagrams, shared among the workers")
 	f.IntVar(&cfg.ReadBuffer, "read-buffer", 32<<20, "socket receive buffer to ask for, in bytes (SO_RCVBUFFORCE when permitted, else capped by net.core.rmem_max)")
 	f.IntVar(&cfg.Batch, "batch", 512, "documents a worker gathers before writing them to the outputs")
+	f.BoolVar(&cfg.SharePort, "share-port", false, "share --listen with other collectors already on it (SO_REUSEPORT; the kernel spreads agents among them); without it a port in use is an error")
 	f.BoolVar(&cfg.DropWhenFull, "drop-when-full", false, "drop datagrams when a worker's queue is full instead of letting the socket buffer absorb the burst")
 	f.DurationVar(&cfg.FlushInterval, "flush-interval", 0, "how often outputs are flushed (default 1s)")
 	f.IntVar(&cfg.MaxAgents, "max-agents", 10000, "agents with their own metric series; more share the \"_other\" series")

@@ -76,6 +76,11 @@ type Config struct {
 	// is full. By default the reader waits instead, so the socket's
 	// receive buffer absorbs bursts and overflow shows as kernel drops.
 	DropWhenFull bool
+	// SharePort lets this receiver join a port that other receivers of the
+	// same user already listen on (one SO_REUSEPORT group, the kernel
+	// spreading datagrams by sender). Several collector instances behind
+	// one sFlow port use it; by default a port in use is an error.
+	SharePort bool
 }
 
 // Deps are the Receiver's collaborators.

@@ -44,7 +44,7 @@ func (r *Receiver) listen() error {
 	// SO_REUSEPORT would let this group silently share a port with another
 	// process of the same user (say a second collector), splitting the
 	// traffic between them. Probe with a plain socket first.
-	if ap, err := netip.ParseAddrPort(addr); err != nil || ap.Port() != 0 {
+	if ap, err := netip.ParseAddrPort(addr); !r.cfg.SharePort && (err != nil || ap.Port() != 0) {
 		probe, err := net.ListenPacket("udp", addr)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", r.cfg.Listen, err)

@@ -222,7 +222,7 @@ func (b *builder) collector() {
 	port := b.e.Config.Int("port", DefaultSFlowPort)
 	b.spec.Ports = []target.Port{{Name: "sflow", Static: port, Proto: "udp"}}
 	b.metricsPort()
-	args := []string{"collector", "--listen", "0.0.0.0:${port.sflow}", "--metrics", "0.0.0.0:${port.metrics}"}
+	args := []string{"collector", "--listen", "0.0.0.0:${port.sflow}", "--share-port", "--metrics", "0.0.0.0:${port.metrics}"}
 	outputs := b.e.Config.Strings("output")
 	if len(outputs) == 0 {
 		outputs = []string{"stdout"}

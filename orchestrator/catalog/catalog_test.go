@@ -68,7 +68,7 @@ func TestSFlowStackSpecs(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := find(specs, "collector")
-	want := []string{"/opt/elk", "collector", "--listen", "0.0.0.0:${port.sflow}", "--metrics", "0.0.0.0:${port.metrics}",
+	want := []string{"/opt/elk", "collector", "--listen", "0.0.0.0:${port.sflow}", "--share-port", "--metrics", "0.0.0.0:${port.metrics}",
 		"--output", "kafka:sflow-kafka.service.consul:9092/flows"}
 	if !slices.Equal(c.Command, want) {
 		t.Errorf("collector command\n got  %q\n want %q", c.Command, want)
