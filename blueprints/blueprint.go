@@ -179,39 +179,41 @@ func (a *Application) TopoOrder() []*Entity {
 
 // Levels groups the entities into start waves: the entities of a level
 // depend only on entities of earlier levels, so a level may start in
-// parallel once the previous ones are healthy.
+// parallel once the previous ones are healthy. Entities keep their
+// blueprint order within a level.
 func (a *Application) Levels() [][]*Entity {
-	placed := map[string]bool{}
+	index := make(map[string]int, len(a.Entities))
+	for i, e := range a.Entities {
+		index[e.ID] = i
+	}
+	depth := make([]int, len(a.Entities)) // 0: not computed yet
+	const visiting = -1
+	var level func(i int) int
+	level = func(i int) int {
+		switch depth[i] {
+		case visiting: // a cycle: cannot happen after validation
+			return 0
+		case 0:
+		default:
+			return depth[i]
+		}
+		depth[i] = visiting
+		d := 1
+		for _, dep := range a.Entities[i].DependsOn {
+			if j, ok := index[dep]; ok && j != i {
+				d = max(d, level(j)+1)
+			}
+		}
+		depth[i] = d
+		return d
+	}
 	var levels [][]*Entity
-	for len(placed) < len(a.Entities) {
-		var level []*Entity
-		for i := range a.Entities {
-			e := &a.Entities[i]
-			if placed[e.ID] {
-				continue
-			}
-			ready := true
-			for _, d := range e.DependsOn {
-				if !placed[d] && a.Entity(d) != nil {
-					ready = false
-					break
-				}
-			}
-			if ready {
-				level = append(level, e)
-			}
+	for i := range a.Entities {
+		d := level(i)
+		for len(levels) < d {
+			levels = append(levels, nil)
 		}
-		if len(level) == 0 { // a cycle: cannot happen after validation
-			for i := range a.Entities {
-				if !placed[a.Entities[i].ID] {
-					level = append(level, &a.Entities[i])
-				}
-			}
-		}
-		for _, e := range level {
-			placed[e.ID] = true
-		}
-		levels = append(levels, level)
+		levels[d-1] = append(levels[d-1], &a.Entities[i])
 	}
 	return levels
 }

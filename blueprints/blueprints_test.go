@@ -1,11 +1,13 @@
 package blueprints
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestBadFixtures(t *testing.T) {
@@ -233,5 +235,39 @@ func BenchmarkParseInvalidYAML(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		Parse("invalid-yaml.yaml", data)
+	}
+}
+
+// TestLargeBlueprintsStayFast guards against quadratic work: a long
+// dependency chain and a large file with a YAML error both parse quickly.
+func TestLargeBlueprintsStayFast(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString("name: big\nentities:\n")
+	for i := range 3000 {
+		fmt.Fprintf(&sb, "  - {id: e%d, type: generic, command: [sleep, \"1\"]", i)
+		if i > 0 {
+			fmt.Fprintf(&sb, ", depends_on: [e%d]", i-1)
+		}
+		sb.WriteString("}\n")
+	}
+	start := time.Now()
+	app, err := Parse("big.yaml", []byte(sb.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(app.Levels()); n != 3000 {
+		t.Errorf("%d levels, want 3000", n)
+	}
+	order := app.TopoOrder()
+	if order[0].ID != "e0" || order[2999].ID != "e2999" {
+		t.Errorf("order starts %s ends %s", order[0].ID, order[2999].ID)
+	}
+	bad := "name: x\nentities:\n  - id: a\n    type: generic\n" + strings.Repeat("    # filler line\n", 20000) + "   count: [\n"
+	_, err = Parse("bad.yaml", []byte(bad))
+	if err == nil {
+		t.Fatal("no error for invalid YAML")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
 	}
 }

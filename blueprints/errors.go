@@ -105,8 +105,8 @@ func yamlError(file string, data []byte, err error) error {
 	}
 	col := 1
 	lines := strings.SplitAfter(string(data), "\n")
-	if len(lines) <= maxRefineLines && line >= 1 {
-		for n := line; n <= len(lines); n++ {
+	if len(data) <= maxRefineBytes && line >= 1 {
+		for n := line; n <= len(lines) && n < line+maxRefineLines; n++ {
 			var v yaml.Node
 			if yaml.Unmarshal([]byte(strings.Join(lines[:n], "")), &v) != nil {
 				line = n
@@ -118,6 +118,9 @@ func yamlError(file string, data []byte, err error) error {
 	return &Error{Pos: Pos{File: file, Line: line, Col: col}, Msg: "invalid YAML: " + msg}
 }
 
-// maxRefineLines bounds the files whose YAML errors are located by
-// re-parsing prefixes.
-const maxRefineLines = 500
+// Locating a YAML error re-parses prefixes of the file: at most
+// maxRefineLines of them, in files of at most maxRefineBytes.
+const (
+	maxRefineLines = 100
+	maxRefineBytes = 64 << 10
+)
