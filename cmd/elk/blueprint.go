@@ -49,7 +49,7 @@ type bpFileErrorJ struct {
 }
 
 func newBlueprintValidateCmd() *cobra.Command {
-	var output string
+	var output, on string
 	cmd := &cobra.Command{
 		Use:   "validate FILE...",
 		Short: "Check blueprints and report every problem with file:line:col",
@@ -58,11 +58,23 @@ func newBlueprintValidateCmd() *cobra.Command {
 			if output != "text" && output != "json" {
 				return fmt.Errorf("--output %q: want text or json", output)
 			}
+			switch on {
+			case "", blueprints.TargetLocal, blueprints.TargetNomad:
+			default:
+				return fmt.Errorf("--on %q: want local or nomad", on)
+			}
 			var results []bpFileResult
 			bad := 0
 			for _, f := range args {
 				res := bpFileResult{File: f}
 				app, err := blueprints.Load(f)
+				if err == nil && on != "" {
+					// Also build the specs: on the local target this finds
+					// third-party software missing from this machine.
+					if _, cerr := catalog.Specs(app, catalog.Options{Target: on}); cerr != nil {
+						err = cerr
+					}
+				}
 				if err != nil {
 					bad++
 					res.Errors = bpErrors(err)
@@ -94,6 +106,7 @@ func newBlueprintValidateCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVar(&on, "on", "", "also check the blueprint can run on this target here: local (are the third-party commands installed?) or nomad")
 	return cmd
 }
 

@@ -32,6 +32,8 @@ func TestBlueprintValidate(t *testing.T) {
 		{"bad and good", []string{"validate", "../../blueprints/testdata/bad/cycle.yaml", "../../blueprints/library/tenant-stack.yaml"},
 			"1 of 2 blueprints invalid", []string{"bad/cycle.yaml:10:18: b.depends_on: cycle: a -> c -> b -> a", "tenant-stack.yaml: ok"}},
 		{"missing file", []string{"validate", "nope.yaml"}, "1 of 1 blueprints invalid", []string{"read blueprint"}},
+		{"local demo runs here", []string{"validate", "--on", "local", "../../blueprints/library/local-demo.yaml"}, "", []string{"local-demo.yaml: ok"}},
+		{"bad --on", []string{"validate", "--on", "k8s", "../../blueprints/library/local-demo.yaml"}, `--on "k8s": want local or nomad`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errOut, err := runBlueprint(t, tc.args...)

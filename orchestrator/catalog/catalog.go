@@ -322,8 +322,12 @@ func (b *builder) installed(what string, names ...string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%s is %w on this machine: none of %s found in PATH (install it, or deploy with target: nomad to run the %s image)",
-		what, ErrMissing, strings.Join(names, ", "), b.image(b.e.Type))
+	found := "`" + names[0] + "` is not in PATH"
+	if len(names) > 1 {
+		found = "none of `" + strings.Join(names, "`, `") + "` is in PATH"
+	}
+	return "", fmt.Errorf("%s is %w on this machine: %s (install it, or deploy with target: nomad to run the %s image)",
+		what, ErrMissing, found, b.image(b.e.Type))
 }
 
 func (b *builder) image(typ string) string {
