@@ -106,10 +106,10 @@ func TestCommitsOnlyAcknowledgedBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	runUntil := func(out *recordingSink, want int, wait time.Duration) {
+	runUntil := func(out *recordingSink, want int, wait time.Duration, reg *prometheus.Registry) {
 		t.Helper()
 		in, err := New(Config{Brokers: []string{broker}, Topic: topic, Group: group, LagInterval: time.Second},
-			Deps{Sink: out, Registry: prometheus.NewRegistry()})
+			Deps{Sink: out, Registry: reg})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,18 +128,39 @@ func TestCommitsOnlyAcknowledgedBatches(t *testing.T) {
 	}
 
 	failing := &recordingSink{acked: map[string]int{}, failing: true}
-	runUntil(failing, 0, 8*time.Second)
+	runUntil(failing, 0, 8*time.Second, prometheus.NewRegistry())
 	if u, _ := failing.count(); u != 0 {
 		t.Fatalf("failing output acknowledged %d", u)
 	}
 	ok := &recordingSink{acked: map[string]int{}}
-	runUntil(ok, n, 30*time.Second)
+	runUntil(ok, n, 30*time.Second, prometheus.NewRegistry())
 	if u, _ := ok.count(); u != n {
 		t.Fatalf("after a worker whose output failed, the next one got %d of %d records: offsets were committed without acknowledgement", u, n)
 	}
 	after := &recordingSink{acked: map[string]int{}}
-	runUntil(after, 0, 8*time.Second)
+	reg := prometheus.NewRegistry()
+	runUntil(after, 0, 8*time.Second, reg)
 	if u, _ := after.count(); u != 0 {
 		t.Errorf("a worker joining after everything was acknowledged re-read %d records: offsets not committed", u)
+	}
+	// The lag gauge reports every partition, caught up.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	partitions := 0
+	for _, mf := range mfs {
+		if mf.GetName() != "elk_sink_consumer_lag_records" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			partitions++
+			if v := m.GetGauge().GetValue(); v != 0 {
+				t.Errorf("lag %v on %v, want 0 after everything was committed", v, m.GetLabel())
+			}
+		}
+	}
+	if partitions != 2 {
+		t.Errorf("lag gauge has %d partitions, want 2", partitions)
 	}
 }

@@ -109,7 +109,7 @@ func Bench(ctx context.Context, cfg BenchConfig) ([]BenchRow, error) {
 		rows = append(rows, row)
 	}
 
-	// From memory: the documents of the first run.
+	// From memory: the documents of the first run (at most 200000).
 	docs, err := loadDocs(ctx, es, pa+"-flow-*")
 	if err != nil {
 		return rows, fmt.Errorf("reading documents back: %w", err)
@@ -230,6 +230,9 @@ func benchPath(ctx context.Context, cfg BenchConfig, es *ES, name, prefix string
 	if first := lat.first(); !first.IsZero() && done.After(first) {
 		row.FlowsPerS = float64(row.Docs) / done.Sub(first).Seconds()
 	}
+	if err := lat.finish(ctx); err != nil {
+		log.Warn("latency", "error", err)
+	}
 	row.P50, row.P99 = lat.quantile(0.5), lat.quantile(0.99)
 	var cpu time.Duration
 	for _, p := range procs {
@@ -242,91 +245,99 @@ func benchPath(ctx context.Context, cfg BenchConfig, es *ES, name, prefix string
 	return row, nil
 }
 
-// latencyPoller measures sample received (event.created) → searchable by
-// polling a histogram of event.created: documents that appear in a bucket
-// between two polls became searchable at the later poll.
+// latencyPoller measures sample received → searchable cheaply, so the
+// measurement does not slow the cluster down: it polls _count, and after the
+// run reads the first and last event.created (receive time). Documents are
+// received at a steady rate between those two instants and become
+// searchable about in the order received, so the k-th document was received
+// at first + k/rate and became searchable at the first poll that counted k.
 type latencyPoller struct {
 	es      *ES
 	pattern string
 
-	mu       sync.Mutex
-	seen     map[int64]int64
-	samples  []latSample
-	firstHit time.Time
+	mu    sync.Mutex
+	polls []countPoll
+	lat   []time.Duration // per document, after finish
 }
 
-type latSample struct {
-	d time.Duration
-	n int64
+type countPoll struct {
+	at time.Time
+	n  int64
 }
-
-const latBucket = 50 * time.Millisecond
 
 func newLatencyPoller(es *ES, pattern string) *latencyPoller {
-	return &latencyPoller{es: es, pattern: pattern, seen: map[int64]int64{}}
+	return &latencyPoller{es: es, pattern: pattern}
 }
 
 func (l *latencyPoller) run(ctx context.Context) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
+	var last int64
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		h, err := l.es.CreatedHistogram(ctx, l.pattern, latBucket)
+		n, err := l.es.Count(ctx, l.pattern)
 		now := time.Now()
-		if err != nil {
+		if err != nil || n <= last {
 			continue
 		}
+		last = n
 		l.mu.Lock()
-		for k, n := range h {
-			if d := n - l.seen[k]; d > 0 {
-				created := time.UnixMilli(k).Add(latBucket / 2)
-				l.samples = append(l.samples, latSample{now.Sub(created), d})
-				l.seen[k] = n
-				if l.firstHit.IsZero() {
-					l.firstHit = now
-				}
-			}
-		}
+		l.polls = append(l.polls, countPoll{now, n})
 		l.mu.Unlock()
 	}
+}
+
+// finish computes the per-document latencies.
+func (l *latencyPoller) finish(ctx context.Context) error {
+	first, last, err := l.es.CreatedRange(ctx, l.pattern)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.polls) == 0 {
+		return nil
+	}
+	total := l.polls[len(l.polls)-1].n
+	perDoc := time.Duration(0)
+	if total > 1 {
+		perDoc = last.Sub(first) / time.Duration(total-1)
+	}
+	var k int64
+	for _, p := range l.polls {
+		for ; k < p.n; k++ {
+			l.lat = append(l.lat, p.at.Sub(first.Add(time.Duration(k)*perDoc)))
+		}
+	}
+	sort.Slice(l.lat, func(i, j int) bool { return l.lat[i] < l.lat[j] })
+	return nil
 }
 
 func (l *latencyPoller) first() time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.firstHit
+	if len(l.polls) == 0 {
+		return time.Time{}
+	}
+	return l.polls[0].at
 }
 
 func (l *latencyPoller) quantile(q float64) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := append([]latSample(nil), l.samples...)
-	sort.Slice(s, func(i, j int) bool { return s[i].d < s[j].d })
-	var total int64
-	for _, x := range s {
-		total += x.n
-	}
-	if total == 0 {
+	if len(l.lat) == 0 {
 		return 0
 	}
-	target := int64(q * float64(total))
-	var acc int64
-	for _, x := range s {
-		acc += x.n
-		if acc > target {
-			return x.d
-		}
-	}
-	return s[len(s)-1].d
+	return l.lat[min(len(l.lat)-1, int(q*float64(len(l.lat))))]
 }
 
 func loadDocs(ctx context.Context, es *ES, pattern string) ([]sink.Doc, error) {
 	var docs []sink.Doc
-	err := es.Scroll(ctx, pattern, func(h Hit) {
+	err := es.Scroll(ctx, pattern, 200000, func(h Hit) {
 		var d sink.Doc
 		d.ID = h.ID
 		d.Dataset = "sflow.flow"

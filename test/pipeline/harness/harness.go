@@ -92,30 +92,26 @@ func (e *ES) Sum(ctx context.Context, pattern, field string) (float64, error) {
 	return out.Aggs.S.Value, err
 }
 
-// CreatedHistogram returns document counts by event.created, in buckets of
-// interval (key: bucket start, Unix ms).
-func (e *ES) CreatedHistogram(ctx context.Context, pattern string, interval time.Duration) (map[int64]int64, error) {
+// CreatedRange returns the earliest and latest event.created in pattern.
+func (e *ES) CreatedRange(ctx context.Context, pattern string) (first, last time.Time, err error) {
 	var out struct {
 		Aggs struct {
-			H struct {
-				Buckets []struct {
-					Key   int64 `json:"key"`
-					Count int64 `json:"doc_count"`
-				} `json:"buckets"`
-			} `json:"h"`
+			Min struct {
+				Value float64 `json:"value"`
+			} `json:"min"`
+			Max struct {
+				Value float64 `json:"value"`
+			} `json:"max"`
 		} `json:"aggregations"`
 	}
-	q := map[string]any{"size": 0, "aggs": map[string]any{"h": map[string]any{"date_histogram": map[string]any{
-		"field": "event.created", "fixed_interval": fmt.Sprintf("%dms", interval.Milliseconds()), "min_doc_count": 1,
-	}}}}
+	q := map[string]any{"size": 0, "aggs": map[string]any{
+		"min": map[string]any{"min": map[string]any{"field": "event.created"}},
+		"max": map[string]any{"max": map[string]any{"field": "event.created"}},
+	}}
 	if err := e.do(ctx, http.MethodPost, "/"+pattern+"/_search?allow_no_indices=true&ignore_unavailable=true", q, &out); err != nil {
-		return nil, err
+		return first, last, err
 	}
-	m := make(map[int64]int64, len(out.Aggs.H.Buckets))
-	for _, b := range out.Aggs.H.Buckets {
-		m[b.Key] = b.Count
-	}
-	return m, nil
+	return time.UnixMilli(int64(out.Aggs.Min.Value)), time.UnixMilli(int64(out.Aggs.Max.Value)), nil
 }
 
 // Hit is one document read back.
@@ -125,8 +121,8 @@ type Hit struct {
 	Source json.RawMessage `json:"_source"`
 }
 
-// Scroll reads every document of pattern.
-func (e *ES) Scroll(ctx context.Context, pattern string, fn func(Hit)) error {
+// Scroll reads the documents of pattern, at most limit (0: all).
+func (e *ES) Scroll(ctx context.Context, pattern string, limit int, fn func(Hit)) error {
 	var page struct {
 		ScrollID string `json:"_scroll_id"`
 		Hits     struct {
@@ -136,9 +132,14 @@ func (e *ES) Scroll(ctx context.Context, pattern string, fn func(Hit)) error {
 	if err := e.do(ctx, http.MethodPost, "/"+pattern+"/_search?scroll=1m", map[string]any{"size": 5000, "sort": []string{"_doc"}}, &page); err != nil {
 		return err
 	}
-	for len(page.Hits.Hits) > 0 {
+	seen := 0
+	for len(page.Hits.Hits) > 0 && (limit == 0 || seen < limit) {
 		for _, h := range page.Hits.Hits {
+			if limit > 0 && seen >= limit {
+				break
+			}
 			fn(h)
+			seen++
 		}
 		id := page.ScrollID
 		page.Hits.Hits = nil
