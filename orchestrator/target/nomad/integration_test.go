@@ -108,29 +108,27 @@ func TestIntegrationDemoOnNomad(t *testing.T) {
 		}
 		t.Logf("%s healthy", s.Entity)
 	}
-	// Scale the agents (the collector refuses to share its UDP port with
-	// a second process, so two collectors need two nodes).
-	if err := tg.Scale(ctx, app.Name, "agent", target.ScaleRequest{Count: 2, Message: "integration: scale up", Meta: map[string]string{"reason": "test"}}); err != nil {
+	// Scale the collectors: the instances share the static UDP port
+	// (SO_REUSEPORT, ignore_collision) on this one node.
+	if err := tg.Scale(ctx, app.Name, "collector", target.ScaleRequest{Count: 2, Message: "integration: scale up", Meta: map[string]string{"reason": "test"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := tg.Wait(ctx, app.Name, "agent"); err != nil {
+	if err := tg.Wait(ctx, app.Name, "collector"); err != nil {
 		t.Fatal(err)
 	}
-	st, err := tg.Status(ctx, app.Name, "agent")
+	st, err := tg.Status(ctx, app.Name, "collector")
 	if err != nil || st.Healthy != 2 || st.Running != 2 {
-		t.Fatalf("agent after scale: %+v %v", st, err)
+		t.Fatalf("collector after scale: %+v %v", st, err)
 	}
 	for _, in := range st.Instances {
-		t.Logf("agent instance %d %s %s", in.Index, in.ID[:8], in.State)
-	}
-	if st, err := tg.Status(ctx, app.Name, "collector"); err == nil {
-		for _, in := range st.Instances {
-			t.Logf("collector instance %d %s %s addr %s ports %v", in.Index, in.ID[:8], in.State, in.Addr, in.Ports)
+		t.Logf("collector instance %d %s %s addr %s ports %v", in.Index, in.ID[:8], in.State, in.Addr, in.Ports)
+		if in.Ports["sflow"] != 6343 {
+			t.Errorf("instance %d: sflow port %d, want the shared 6343", in.Index, in.Ports["sflow"])
 		}
 	}
-	ss, _, err := c.Jobs().ScaleStatus(JobID(app.Name, "agent"), nil)
+	ss, _, err := c.Jobs().ScaleStatus(JobID(app.Name, "collector"), nil)
 	if err == nil {
-		ev := ss.TaskGroups["agent"].Events
+		ev := ss.TaskGroups["collector"].Events
 		if len(ev) == 0 || ev[0].Message != "integration: scale up" {
 			t.Errorf("scaling events %+v lack the message", ev)
 		}

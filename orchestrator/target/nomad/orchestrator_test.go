@@ -108,17 +108,17 @@ func TestIntegrationOrchestratorDeploy(t *testing.T) {
 		t.Errorf("second deploy planned changes: %+v", res.Plan)
 	}
 
-	if err := eng.Scale(ctx, "orchdemo", "agent", 2, orchestrator.ScaleOptions{Reason: "integration test"}); err != nil {
+	if err := eng.Scale(ctx, "orchdemo", "collector", 2, orchestrator.ScaleOptions{Reason: "integration test"}); err != nil {
 		t.Fatalf("scale: %v", err)
 	}
 	deadline := time.Now().Add(time.Minute)
 	for {
-		st, err := nt.Status(ctx, "orchdemo", "agent")
+		st, err := nt.Status(ctx, "orchdemo", "collector")
 		if err == nil && st.Healthy == 2 && len(st.Instances) == 2 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("agent not at 2 healthy allocations: %+v %v", st, err)
+			t.Fatalf("collector not at 2 healthy allocations: %+v %v", st, err)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
