@@ -365,20 +365,26 @@ func instance(a *api.AllocationListStub) target.Instance {
 // failed allocations' task events), or ctx ends.
 func (t *Target) Wait(ctx context.Context, app, entity string) error {
 	var pending string // why allocations are not placed yet
+	timeout := func() error {
+		st, _ := t.Status(context.WithoutCancel(ctx), app, entity)
+		err := fmt.Errorf("wait for %s/%s: %w (%d of %d healthy)", app, entity, ctx.Err(), st.Healthy, st.Desired)
+		if pending != "" {
+			err = fmt.Errorf("%w: %s", err, pending)
+		}
+		return err
+	}
 	for {
 		done, why, err := t.check(ctx, app, entity)
+		if err != nil && ctx.Err() != nil {
+			return timeout() // the deadline hit during a request
+		}
 		if err != nil || done {
 			return err
 		}
 		pending = why
 		select {
 		case <-ctx.Done():
-			st, _ := t.Status(context.WithoutCancel(ctx), app, entity)
-			err := fmt.Errorf("wait for %s/%s: %w (%d of %d healthy)", app, entity, ctx.Err(), st.Healthy, st.Desired)
-			if pending != "" {
-				err = fmt.Errorf("%w: %s", err, pending)
-			}
-			return err
+			return timeout()
 		case <-time.After(t.cfg.PollInterval):
 		}
 	}

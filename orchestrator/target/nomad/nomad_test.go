@@ -385,7 +385,7 @@ func TestWaitResourcesExhausted(t *testing.T) {
 			"ID": "e1", "JobModifyIndex": 26, "CreateIndex": 27, "Status": "blocked",
 			"FailedTGAllocs": map[string]any{"collector": map[string]any{"NodesEvaluated": 1, "NodesExhausted": 1,
 				"DimensionExhausted": map[string]int{"memory": 1}}}}})
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	err := newTarget(t, r).Wait(ctx, "demo", "collector")
 	if err == nil || !strings.Contains(err.Error(), "deadline exceeded") || !strings.Contains(err.Error(), "cannot place collector: 1 node(s) exhausted (memory on 1)") {
