@@ -137,6 +137,11 @@ func Bench(ctx context.Context, cfg BenchConfig) ([]BenchRow, error) {
 			sk = k
 		}
 	}
+	for i := range rows {
+		if raw.FlowsPerS > 0 && rows[i].FlowsPerS > 0 {
+			rows[i].Note += fmt.Sprintf("; %.0f%% of the raw ceiling", 100*rows[i].FlowsPerS/raw.FlowsPerS)
+		}
+	}
 	rows = append(rows, raw)
 	if raw.FlowsPerS > 0 {
 		sk.Note = fmt.Sprintf("%.0f%% of the raw ceiling (best of 2 each)", 100*sk.FlowsPerS/raw.FlowsPerS)
