@@ -10,14 +10,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/elk-project/elk/orchestrator/internal/replay"
+
 	"github.com/hashicorp/consul/api"
 
 	"github.com/elk-project/elk/orchestrator/discovery"
 )
 
-func client(t *testing.T, r *replay) *api.Client {
+func client(t *testing.T, r *replay.Server) *api.Client {
 	t.Helper()
-	c, err := api.NewClient(&api.Config{Address: r.srv.URL})
+	c, err := api.NewClient(&api.Config{Address: r.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +33,7 @@ func instantly(time.Duration) <-chan time.Time {
 	return ch
 }
 
-func newRegistry(t *testing.T, r *replay) *Registry {
+func newRegistry(t *testing.T, r *replay.Server) *Registry {
 	reg, err := NewRegistry(Config{Client: client(t, r), After: instantly})
 	if err != nil {
 		t.Fatal(err)
@@ -53,11 +55,11 @@ func TestRegister(t *testing.T) {
 			Tags: []string{"elk", "tenant=acme"}, Check: "tcp://127.0.0.1:18098"}, "agent-service-register-failing", "svc2.json"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newReplay(t).on("PUT /v1/agent/service/register", tc.fixture)
+			r := newReplay(t).On("PUT /v1/agent/service/register", tc.fixture)
 			if err := newRegistry(t, r).Register(context.Background(), tc.svc); err != nil {
 				t.Fatal(err)
 			}
-			reqs := r.requests("PUT /v1/agent/service/register")
+			reqs := r.Requests("PUT /v1/agent/service/register")
 			if len(reqs) != 1 || reqs[0].Query.Get("replace-existing-checks") != "true" {
 				t.Fatalf("requests %+v", reqs)
 			}
@@ -97,13 +99,13 @@ func TestRegisterRejectsBadInput(t *testing.T) {
 }
 
 func TestMetaKeysSanitized(t *testing.T) {
-	r := newReplay(t).on("PUT /v1/agent/service/register", "agent-service-register")
+	r := newReplay(t).On("PUT /v1/agent/service/register", "agent-service-register")
 	err := newRegistry(t, r).Register(context.Background(), discovery.Service{ID: "a", Name: "a", Meta: map[string]string{"elk.app": "demo", "port_metrics": "1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got struct{ Meta map[string]string }
-	json.Unmarshal(r.requests("PUT /v1/agent/service/register")[0].Body, &got)
+	json.Unmarshal(r.Requests("PUT /v1/agent/service/register")[0].Body, &got)
 	if got.Meta["elk_app"] != "demo" || got.Meta["port_metrics"] != "1" {
 		t.Errorf("meta %v", got.Meta)
 	}
@@ -111,8 +113,8 @@ func TestMetaKeysSanitized(t *testing.T) {
 
 func TestResolve(t *testing.T) {
 	r := newReplay(t).
-		on("GET /v1/health/service/elk-demo-elasticsearch", "health-service-passing").
-		on("GET /v1/health/service/elk-tenant-kibana", "health-service-critical")
+		On("GET /v1/health/service/elk-demo-elasticsearch", "health-service-passing").
+		On("GET /v1/health/service/elk-tenant-kibana", "health-service-critical")
 	reg := newRegistry(t, r)
 	ss, err := reg.Resolve(context.Background(), "elk-demo-elasticsearch")
 	if err != nil {
@@ -124,7 +126,7 @@ func TestResolve(t *testing.T) {
 	if len(ss) != 1 || jsonOf(ss[0]) != jsonOf(want) {
 		t.Errorf("resolve:\n got  %s\n want [%s]", jsonOf(ss), jsonOf(want))
 	}
-	if q := r.requests("GET /v1/health/service/elk-demo-elasticsearch")[0].Query; q.Get("passing") != "1" {
+	if q := r.Requests("GET /v1/health/service/elk-demo-elasticsearch")[0].Query; q.Get("passing") != "1" {
 		t.Errorf("resolve query %v lacks passing", q)
 	}
 	// An instance whose check is critical is not resolved, even if the
@@ -134,14 +136,14 @@ func TestResolve(t *testing.T) {
 		t.Errorf("resolve of a critical service: %v, %v; want an empty slice", ss, err)
 	}
 	// An unknown service is empty, not an error (Consul answers []).
-	r.onJSON("GET /v1/health/service/nope", []any{})
+	r.OnJSON("GET /v1/health/service/nope", []any{})
 	if ss, err := reg.Resolve(context.Background(), "nope"); err != nil || len(ss) != 0 {
 		t.Errorf("resolve unknown: %v %v", ss, err)
 	}
 }
 
 func TestDeregister(t *testing.T) {
-	r := newReplay(t).on("PUT /v1/agent/service/deregister/tenant-acme-kibana-0", "agent-service-deregister")
+	r := newReplay(t).On("PUT /v1/agent/service/deregister/tenant-acme-kibana-0", "agent-service-deregister")
 	reg := newRegistry(t, r)
 	if err := reg.Deregister(context.Background(), "tenant-acme-kibana-0"); err != nil {
 		t.Fatal(err)
@@ -154,12 +156,12 @@ func TestDeregister(t *testing.T) {
 func TestWatchFollowsChangesThroughOutage(t *testing.T) {
 	const route = "GET /v1/health/service/elk-demo-elasticsearch"
 	var critical []map[string]any
-	json.Unmarshal(loadFixture(t, "health-service-critical").body, &critical)
+	json.Unmarshal(loadFixture(t, "health-service-critical").Body, &critical)
 	r := newReplay(t).
-		on(route, "health-service-passing", "health-service-blocking-timeout").
-		onStatus(route, 500, "No cluster leader").
-		onStatus(route, 500, "No cluster leader").
-		onJSON(route, critical)
+		On(route, "health-service-passing", "health-service-blocking-timeout").
+		OnStatus(route, 500, "No cluster leader").
+		OnStatus(route, 500, "No cluster leader").
+		OnJSON(route, critical)
 	reg := newRegistry(t, r)
 	ctx, cancel := context.WithCancel(context.Background())
 	var mu sync.Mutex
@@ -190,7 +192,7 @@ func TestWatchFollowsChangesThroughOutage(t *testing.T) {
 	if len(calls) != 2 || !slices.Equal(calls[0], []string{"demo-elasticsearch-0"}) || len(calls[1]) != 0 {
 		t.Errorf("calls %v: want the instance, then nothing (the blocking timeout and the outage call nothing)", calls)
 	}
-	reqs := r.requests(route)
+	reqs := r.Requests(route)
 	if len(reqs) != 5 {
 		t.Fatalf("%d requests, want 5", len(reqs))
 	}
@@ -202,7 +204,7 @@ func TestWatchFollowsChangesThroughOutage(t *testing.T) {
 	}
 }
 
-func newKV(t *testing.T, r *replay, prefix string) *KV {
+func newKV(t *testing.T, r *replay.Server, prefix string) *KV {
 	kv, err := NewKV(Config{Client: client(t, r), KVPrefix: prefix})
 	if err != nil {
 		t.Fatal(err)
@@ -212,12 +214,12 @@ func newKV(t *testing.T, r *replay, prefix string) *KV {
 
 func TestKV(t *testing.T) {
 	r := newReplay(t).
-		on("GET /v1/kv/elk/apps/demo", "kv-get").
-		on("GET /v1/kv/elk/apps/missing", "kv-get-missing").
-		on("PUT /v1/kv/elk/apps/demo", "kv-put").
-		on("GET /v1/kv/elk/apps/?recurse", "kv-get-recurse").
-		onJSON("PUT /v1/kv/elk/apps/demo?cas", false).
-		on("DELETE /v1/kv/elk/apps/demo", "kv-put")
+		On("GET /v1/kv/elk/apps/demo", "kv-get").
+		On("GET /v1/kv/elk/apps/missing", "kv-get-missing").
+		On("PUT /v1/kv/elk/apps/demo", "kv-put").
+		On("GET /v1/kv/elk/apps/?recurse", "kv-get-recurse").
+		OnJSON("PUT /v1/kv/elk/apps/demo?cas", false).
+		On("DELETE /v1/kv/elk/apps/demo", "kv-put")
 	kv := newKV(t, r, "elk/")
 	ctx := context.Background()
 	v, idx, err := kv.Get(ctx, "apps/demo")
@@ -231,7 +233,7 @@ func TestKV(t *testing.T) {
 	if err := kv.Put(ctx, "apps/demo", data); err != nil {
 		t.Fatal(err)
 	}
-	if got := r.requests("PUT /v1/kv/elk/apps/demo"); len(got) != 1 || string(got[0].Body) != string(data) {
+	if got := r.Requests("PUT /v1/kv/elk/apps/demo"); len(got) != 1 || string(got[0].Body) != string(data) {
 		t.Errorf("put body %q", got)
 	}
 	all, err := kv.List(ctx, "apps/")
@@ -242,7 +244,7 @@ func TestKV(t *testing.T) {
 	if err != nil || ok {
 		t.Errorf("cas with a stale index: %v %v", ok, err)
 	}
-	if q := r.requests("PUT /v1/kv/elk/apps/demo?cas")[0].Query; q.Get("cas") != "64" {
+	if q := r.Requests("PUT /v1/kv/elk/apps/demo?cas")[0].Query; q.Get("cas") != "64" {
 		t.Errorf("cas query %v", q)
 	}
 	if err := kv.Delete(ctx, "apps/demo"); err != nil {
@@ -252,11 +254,11 @@ func TestKV(t *testing.T) {
 
 func TestLock(t *testing.T) {
 	r := newReplay(t).
-		on("PUT /v1/session/create", "session-create").
-		on("PUT /v1/kv/elk/leader?acquire", "kv-lock-acquire").
-		on("GET /v1/kv/elk/leader", "kv-lock-get").
-		on("PUT /v1/kv/elk/leader?release", "kv-lock-acquire").
-		onJSON("PUT /v1/session/destroy/78e60d2f-727e-eefc-9bea-5f5e70b48133", true)
+		On("PUT /v1/session/create", "session-create").
+		On("PUT /v1/kv/elk/leader?acquire", "kv-lock-acquire").
+		On("GET /v1/kv/elk/leader", "kv-lock-get").
+		On("PUT /v1/kv/elk/leader?release", "kv-lock-acquire").
+		OnJSON("PUT /v1/session/destroy/78e60d2f-727e-eefc-9bea-5f5e70b48133", true)
 	l, err := NewLock(Config{Client: client(t, r), KVPrefix: "elk/", After: instantly, WatchWait: 50 * time.Millisecond},
 		LockConfig{Key: "leader", Value: []byte("server-1")})
 	if err != nil {
@@ -269,11 +271,11 @@ func TestLock(t *testing.T) {
 	var sess struct {
 		TTL, Behavior string
 	}
-	json.Unmarshal(r.requests("PUT /v1/session/create")[0].Body, &sess)
+	json.Unmarshal(r.Requests("PUT /v1/session/create")[0].Body, &sess)
 	if sess.TTL != "15s" || sess.Behavior != "release" {
 		t.Errorf("session %+v", sess)
 	}
-	acq := r.requests("PUT /v1/kv/elk/leader?acquire")[0]
+	acq := r.Requests("PUT /v1/kv/elk/leader?acquire")[0]
 	if acq.Query.Get("acquire") != "78e60d2f-727e-eefc-9bea-5f5e70b48133" || string(acq.Body) != "server-1" {
 		t.Errorf("acquire %v %q", acq.Query, acq.Body)
 	}
@@ -287,15 +289,15 @@ func TestLock(t *testing.T) {
 	if held.Err() == nil {
 		t.Errorf("the held context is not done after release")
 	}
-	if len(r.requests("PUT /v1/kv/elk/leader?release")) != 1 || len(r.requests("PUT /v1/session/destroy/78e60d2f-727e-eefc-9bea-5f5e70b48133")) != 1 {
+	if len(r.Requests("PUT /v1/kv/elk/leader?release")) != 1 || len(r.Requests("PUT /v1/session/destroy/78e60d2f-727e-eefc-9bea-5f5e70b48133")) != 1 {
 		t.Errorf("release did not release the key and destroy the session")
 	}
 }
 
 func TestLockContendedAndLost(t *testing.T) {
 	r := newReplay(t).
-		on("PUT /v1/session/create", "session-create-2").
-		on("PUT /v1/kv/elk/leader?acquire", "kv-lock-acquire-contended")
+		On("PUT /v1/session/create", "session-create-2").
+		On("PUT /v1/kv/elk/leader?acquire", "kv-lock-acquire-contended")
 	l, err := NewLock(Config{Client: client(t, r), KVPrefix: "elk/"}, LockConfig{Key: "leader"})
 	if err != nil {
 		t.Fatal(err)
@@ -306,9 +308,9 @@ func TestLockContendedAndLost(t *testing.T) {
 
 	// The key names another session: the holder learns it lost the lock.
 	r2 := newReplay(t).
-		on("PUT /v1/session/create", "session-create-2").
-		onJSON("PUT /v1/kv/elk/leader?acquire", true).
-		on("GET /v1/kv/elk/leader", "kv-lock-get")
+		On("PUT /v1/session/create", "session-create-2").
+		OnJSON("PUT /v1/kv/elk/leader?acquire", true).
+		On("GET /v1/kv/elk/leader", "kv-lock-get")
 	l2, _ := NewLock(Config{Client: client(t, r2), KVPrefix: "elk/", After: instantly}, LockConfig{Key: "leader"})
 	held, err := l2.TryAcquire(context.Background())
 	if err != nil {

@@ -9,14 +9,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/elk-project/elk/orchestrator/internal/replay"
+
 	"github.com/hashicorp/nomad/api"
 
 	"github.com/elk-project/elk/orchestrator/target"
 )
 
-func newTarget(t *testing.T, r *replay) *Target {
+func newTarget(t *testing.T, r *replay.Server) *Target {
 	t.Helper()
-	c, err := api.NewClient(&api.Config{Address: r.srv.URL})
+	c, err := api.NewClient(&api.Config{Address: r.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,12 +138,12 @@ func TestJobRejectsBadSpecs(t *testing.T) {
 }
 
 func TestApplyRegistersNewJob(t *testing.T) {
-	r := newReplay(t).on("PUT /v1/jobs", "job-register")
+	r := newReplay(t).On("PUT /v1/jobs", "job-register")
 	tg := newTarget(t, r)
 	if err := tg.Apply(context.Background(), demoSpec()); err != nil {
 		t.Fatal(err)
 	}
-	reqs := r.requests("PUT /v1/jobs")
+	reqs := r.Requests("PUT /v1/jobs")
 	if len(reqs) != 1 {
 		t.Fatalf("%d register requests, want 1", len(reqs))
 	}
@@ -157,7 +159,7 @@ func TestApplyRegistersNewJob(t *testing.T) {
 // jobInfoWithSpec is the recorded job, marked as running spec.
 func jobInfoWithSpec(t *testing.T, spec target.Spec) map[string]any {
 	var job map[string]any
-	if err := json.Unmarshal(loadFixture(t, "job-info").body, &job); err != nil {
+	if err := json.Unmarshal(loadFixture(t, "job-info").Body, &job); err != nil {
 		t.Fatal(err)
 	}
 	job["Meta"].(map[string]any)[MetaSpec] = SpecHash(spec)
@@ -166,27 +168,27 @@ func jobInfoWithSpec(t *testing.T, spec target.Spec) map[string]any {
 
 func TestApplyIsIdempotent(t *testing.T) {
 	spec := demoSpec()
-	r := newReplay(t).onJSON("GET /v1/job/demo-collector", jobInfoWithSpec(t, spec))
+	r := newReplay(t).OnJSON("GET /v1/job/demo-collector", jobInfoWithSpec(t, spec))
 	tg := newTarget(t, r)
 	if err := tg.Apply(context.Background(), spec); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(r.requests("PUT /v1/jobs")); n != 0 {
+	if n := len(r.Requests("PUT /v1/jobs")); n != 0 {
 		t.Errorf("unchanged spec registered %d times", n)
 	}
 	// A changed spec is planned (for the log) and registered.
 	spec.Command = append(spec.Command, "--verbose")
-	r.on("PUT /v1/job/demo-collector/plan", "job-register-plan").on("PUT /v1/jobs", "job-register")
+	r.On("PUT /v1/job/demo-collector/plan", "job-register-plan").On("PUT /v1/jobs", "job-register")
 	if err := tg.Apply(context.Background(), spec); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.requests("PUT /v1/job/demo-collector/plan")) != 1 || len(r.requests("PUT /v1/jobs")) != 1 {
-		t.Errorf("changed spec: want one plan and one register, got %+v", r.reqs)
+	if len(r.Requests("PUT /v1/job/demo-collector/plan")) != 1 || len(r.Requests("PUT /v1/jobs")) != 1 {
+		t.Errorf("changed spec: want one plan and one register, got %+v", r.All())
 	}
 }
 
 func TestPlanDiff(t *testing.T) {
-	r := newReplay(t).on("PUT /v1/job/demo-collector/plan", "job-register-plan")
+	r := newReplay(t).On("PUT /v1/job/demo-collector/plan", "job-register-plan")
 	tg := newTarget(t, r)
 	diff, err := tg.Plan(context.Background(), demoSpec())
 	if err != nil {
@@ -196,14 +198,14 @@ func TestPlanDiff(t *testing.T) {
 		t.Errorf("plan of a new job:\n%s", diff)
 	}
 	var body struct{ Diff bool }
-	json.Unmarshal(r.requests("PUT /v1/job/demo-collector/plan")[0].Body, &body)
+	json.Unmarshal(r.Requests("PUT /v1/job/demo-collector/plan")[0].Body, &body)
 	if !body.Diff {
 		t.Errorf("plan did not ask for a diff")
 	}
 }
 
 func TestRegisterRejected(t *testing.T) {
-	r := newReplay(t).on("PUT /v1/jobs", "job-register-invalid")
+	r := newReplay(t).On("PUT /v1/jobs", "job-register-invalid")
 	err := newTarget(t, r).Apply(context.Background(), demoSpec())
 	if err == nil || !strings.Contains(err.Error(), "job rejected") || !strings.Contains(err.Error(), "Task group count can't be negative") {
 		t.Errorf("got %v, want Nomad's validation error", err)
@@ -212,9 +214,9 @@ func TestRegisterRejected(t *testing.T) {
 
 func TestStatus(t *testing.T) {
 	r := newReplay(t).
-		on("GET /v1/job/demo-collector", "job-info").
-		on("GET /v1/allocations", "job-allocations").
-		on("GET /v1/job/demo-collector/deployment", "job-deployment-latest")
+		On("GET /v1/job/demo-collector", "job-info").
+		On("GET /v1/allocations", "job-allocations").
+		On("GET /v1/job/demo-collector/deployment", "job-deployment-latest")
 	st, err := newTarget(t, r).Status(context.Background(), "demo", "collector")
 	if err != nil {
 		t.Fatal(err)
@@ -226,16 +228,16 @@ func TestStatus(t *testing.T) {
 	if in.ID != "36964f0d-1884-2464-1a66-a3455f2870fa" || in.Index != 0 || in.State != "running" || !in.Healthy || in.Meta["node"] != "vm" {
 		t.Errorf("instance %+v", in)
 	}
-	if q := r.requests("GET /v1/allocations")[0].Query; q.Get("resources") != "true" || q.Get("filter") != `JobID == "demo-collector"` {
+	if q := r.Requests("GET /v1/allocations")[0].Query; q.Get("resources") != "true" || q.Get("filter") != `JobID == "demo-collector"` {
 		t.Errorf("allocations query %v lacks resources=true or the job filter", q)
 	}
 }
 
 func TestStatusAddressesAndPorts(t *testing.T) {
 	r := newReplay(t).
-		on("GET /v1/job/demo-collector", "job-info").
-		on("GET /v1/allocations", "allocations-resources").
-		on("GET /v1/job/demo-collector/deployment", "job-deployment-latest")
+		On("GET /v1/job/demo-collector", "job-info").
+		On("GET /v1/allocations", "allocations-resources").
+		On("GET /v1/job/demo-collector/deployment", "job-deployment-latest")
 	st, err := newTarget(t, r).Status(context.Background(), "demo", "collector")
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +251,7 @@ func TestStatusAddressesAndPorts(t *testing.T) {
 }
 
 func TestStatusUnknownAndStopped(t *testing.T) {
-	r := newReplay(t).on("GET /v1/job/demo-collector", "job-info-stopped")
+	r := newReplay(t).On("GET /v1/job/demo-collector", "job-info-stopped")
 	tg := newTarget(t, r)
 	if _, err := tg.Status(context.Background(), "demo", "collector"); !errors.Is(err, target.ErrNotFound) {
 		t.Errorf("stopped job: got %v, want ErrNotFound", err)
@@ -264,15 +266,15 @@ func TestStatusUnknownAndStopped(t *testing.T) {
 
 func TestScaleSendsReason(t *testing.T) {
 	r := newReplay(t).
-		on("GET /v1/job/demo-collector", "job-info").
-		on("PUT /v1/job/demo-collector/scale", "job-scale")
+		On("GET /v1/job/demo-collector", "job-info").
+		On("PUT /v1/job/demo-collector/scale", "job-scale")
 	tg := newTarget(t, r)
 	err := tg.Scale(context.Background(), "demo", "collector", target.ScaleRequest{
 		Count: 3, Message: "elk policy: ingest 61234 samples/s > target", Meta: map[string]string{"elk.reason": "target-value"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	reqs := r.requests("PUT /v1/job/demo-collector/scale")
+	reqs := r.Requests("PUT /v1/job/demo-collector/scale")
 	if len(reqs) != 1 {
 		t.Fatalf("%d scale requests", len(reqs))
 	}
@@ -302,10 +304,10 @@ func jsonOf(v any) string { b, _ := json.Marshal(v); return string(b) }
 
 func TestWaitHealthy(t *testing.T) {
 	r := newReplay(t).
-		on("GET /v1/job/demo-collector", "job-info").
-		on("GET /v1/allocations", "job-allocations").
-		on("GET /v1/job/demo-collector/deployment", "job-deployment-latest").
-		onJSON("GET /v1/job/demo-collector/evaluations", []any{})
+		On("GET /v1/job/demo-collector", "job-info").
+		On("GET /v1/allocations", "job-allocations").
+		On("GET /v1/job/demo-collector/deployment", "job-deployment-latest").
+		OnJSON("GET /v1/job/demo-collector/evaluations", []any{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := newTarget(t, r).Wait(ctx, "demo", "collector"); err != nil {
@@ -315,40 +317,40 @@ func TestWaitHealthy(t *testing.T) {
 
 func TestWaitAfterScale(t *testing.T) {
 	var job map[string]any
-	json.Unmarshal(loadFixture(t, "job-info").body, &job)
+	json.Unmarshal(loadFixture(t, "job-info").Body, &job)
 	job["Version"] = 1
 	tgs := job["TaskGroups"].([]any)
 	tgs[0].(map[string]any)["Count"] = 3
 	r := newReplay(t).
-		onJSON("GET /v1/job/demo-collector", job).
-		on("GET /v1/allocations", "job-allocations", "job-allocations-after-scale").
-		on("GET /v1/job/demo-collector/deployment", "job-deployment-latest").
-		onJSON("GET /v1/job/demo-collector/evaluations", []any{})
+		OnJSON("GET /v1/job/demo-collector", job).
+		On("GET /v1/allocations", "job-allocations", "job-allocations-after-scale").
+		On("GET /v1/job/demo-collector/deployment", "job-deployment-latest").
+		OnJSON("GET /v1/job/demo-collector/evaluations", []any{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := newTarget(t, r).Wait(ctx, "demo", "collector"); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(r.requests("GET /v1/allocations")); n < 2 {
+	if n := len(r.Requests("GET /v1/allocations")); n < 2 {
 		t.Errorf("wait returned after %d allocation reads; the first shows 1 of 3", n)
 	}
 }
 
 func TestWaitFailsWithReason(t *testing.T) {
 	var job map[string]any
-	json.Unmarshal(loadFixture(t, "job-info").body, &job)
+	json.Unmarshal(loadFixture(t, "job-info").Body, &job)
 	job["ID"], job["Name"] = "demo-failing", "demo-failing"
 	for _, alloc := range []bool{true, false} {
 		r := newReplay(t).
-			onJSON("GET /v1/job/demo-failing", job).
-			on("GET /v1/job/demo-failing/deployment", "job-failing-deployment").
-			onJSON("GET /v1/job/demo-failing/evaluations", []any{})
+			OnJSON("GET /v1/job/demo-failing", job).
+			On("GET /v1/job/demo-failing/deployment", "job-failing-deployment").
+			OnJSON("GET /v1/job/demo-failing/evaluations", []any{})
 		want := "allocation demo-failing.collector[0] failed: task collector: Exit Code: 1, Policy allows no restarts"
 		if alloc {
-			r.on("GET /v1/allocations", "job-failing-allocations")
+			r.On("GET /v1/allocations", "job-failing-allocations")
 		} else {
 			// Without the allocations the deployment's own status says why.
-			r.onJSON("GET /v1/allocations", []any{})
+			r.OnJSON("GET /v1/allocations", []any{})
 			want = "deployment"
 		}
 		err := newTarget(t, r).Wait(context.Background(), "demo", "failing")
@@ -363,10 +365,10 @@ func TestWaitFailsWithReason(t *testing.T) {
 
 func TestWaitPlacementFailure(t *testing.T) {
 	r := newReplay(t).
-		on("GET /v1/job/demo-collector", "job-info").
-		onJSON("GET /v1/allocations", []any{}).
-		onJSON("GET /v1/job/demo-collector/deployment", nil).
-		onJSON("GET /v1/job/demo-collector/evaluations", []map[string]any{{
+		On("GET /v1/job/demo-collector", "job-info").
+		OnJSON("GET /v1/allocations", []any{}).
+		OnJSON("GET /v1/job/demo-collector/deployment", nil).
+		OnJSON("GET /v1/job/demo-collector/evaluations", []map[string]any{{
 			"ID": "e1", "JobModifyIndex": 26, "CreateIndex": 27, "Status": "complete",
 			"FailedTGAllocs": map[string]any{"collector": map[string]any{"NodesEvaluated": 1, "NodesFiltered": 1,
 				"ConstraintFiltered": map[string]int{"missing drivers": 1}}}}})
@@ -378,10 +380,10 @@ func TestWaitPlacementFailure(t *testing.T) {
 
 func TestWaitResourcesExhausted(t *testing.T) {
 	r := newReplay(t).
-		on("GET /v1/job/demo-collector", "job-info").
-		onJSON("GET /v1/allocations", []any{}).
-		onJSON("GET /v1/job/demo-collector/deployment", nil).
-		onJSON("GET /v1/job/demo-collector/evaluations", []map[string]any{{
+		On("GET /v1/job/demo-collector", "job-info").
+		OnJSON("GET /v1/allocations", []any{}).
+		OnJSON("GET /v1/job/demo-collector/deployment", nil).
+		OnJSON("GET /v1/job/demo-collector/evaluations", []map[string]any{{
 			"ID": "e1", "JobModifyIndex": 26, "CreateIndex": 27, "Status": "blocked",
 			"FailedTGAllocs": map[string]any{"collector": map[string]any{"NodesEvaluated": 1, "NodesExhausted": 1,
 				"DimensionExhausted": map[string]int{"memory": 1}}}}})
@@ -394,13 +396,13 @@ func TestWaitResourcesExhausted(t *testing.T) {
 }
 
 func TestList(t *testing.T) {
-	r := newReplay(t).on("GET /v1/jobs", "jobs-list")
+	r := newReplay(t).On("GET /v1/jobs", "jobs-list")
 	tg := newTarget(t, r)
 	got, err := tg.List(context.Background(), "demo")
 	if err != nil || !slices.Equal(got, []string{"collector"}) {
 		t.Errorf("list demo: %v %v", got, err)
 	}
-	q := r.requests("GET /v1/jobs")[0].Query
+	q := r.Requests("GET /v1/jobs")[0].Query
 	if q.Get("prefix") != "demo-" || q.Get("meta") != "true" {
 		t.Errorf("list query %v", q)
 	}
@@ -412,12 +414,12 @@ func TestList(t *testing.T) {
 }
 
 func TestRemove(t *testing.T) {
-	r := newReplay(t).on("DELETE /v1/job/demo-collector", "job-deregister-purge")
+	r := newReplay(t).On("DELETE /v1/job/demo-collector", "job-deregister-purge")
 	tg := newTarget(t, r)
 	if err := tg.Remove(context.Background(), "demo", "collector"); err != nil {
 		t.Fatal(err)
 	}
-	if q := r.requests("DELETE /v1/job/demo-collector")[0].Query; q.Get("purge") != "true" {
+	if q := r.Requests("DELETE /v1/job/demo-collector")[0].Query; q.Get("purge") != "true" {
 		t.Errorf("deregister query %v lacks purge=true", q)
 	}
 	if err := tg.Remove(context.Background(), "demo", "nope"); err != nil {
