@@ -95,7 +95,7 @@ func metricsURLs(ctx context.Context, tg *nomad.Target, app, entity string) ([]s
 	return out, nil
 }
 
-// TestNomadSpikeScalesCollectorJob runs the spike scenario of
+// TestIntegrationNomadSpike runs the spike scenario of
 // TestSpikeScalesCollectors against a real Nomad agent: the collector entity
 // runs as a Nomad job (raw_exec, the elk binary built by TestMain), the
 // policy engine scales it through the nomad target (the job scale API, with
@@ -104,7 +104,7 @@ func metricsURLs(ctx context.Context, tg *nomad.Target, app, entity string) ([]s
 // at ELK_TEST_PROMETHEUS through file_sd targets written to
 // ELK_TEST_PROMETHEUS_TARGETS. It needs no Consul (the collectors register
 // in Nomad's own service registry) and takes about two and a half minutes.
-func TestNomadSpikeScalesCollectorJob(t *testing.T) {
+func TestIntegrationNomadSpike(t *testing.T) {
 	if os.Getenv("NOMAD_ADDR") == "" {
 		t.Skip("NOMAD_ADDR is not set: skipping the spike scenario on Nomad (start `nomad agent -dev` with raw_exec enabled and set NOMAD_ADDR)")
 	}
@@ -115,8 +115,12 @@ func TestNomadSpikeScalesCollectorJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.Agent().Self(); err != nil {
+	self, err := client.Agent().Self()
+	if err != nil {
 		t.Fatalf("NOMAD_ADDR=%s does not answer: %v", os.Getenv("NOMAD_ADDR"), err)
+	}
+	if m := self.Member; m.Name != "" {
+		t.Logf("Nomad agent %s at %s, version %s", m.Name, os.Getenv("NOMAD_ADDR"), m.Tags["build"])
 	}
 	dir := t.TempDir()
 	if keep := os.Getenv("ELK_POLICY_E2E_STATE"); keep != "" {
