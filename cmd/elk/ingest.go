@@ -67,7 +67,6 @@ func (f *esFlags) apply(c *elasticsearch.Config) {
 // ELASTICSEARCH_USERNAME/PASSWORD/API_KEY environment.
 func parseESOutput(raw string) (elasticsearch.Config, error) {
 	var cfg elasticsearch.Config
-	cfg.Replicas = -1
 	u, err := url.Parse(raw)
 	if err != nil {
 		return cfg, fmt.Errorf("elasticsearch output %q: %w", elasticsearch.Redact(raw), err)
@@ -112,7 +111,11 @@ func parseESOutput(raw string) (elasticsearch.Config, error) {
 	num("workers", &cfg.Workers)
 	num("flush_bytes", &cfg.FlushBytes)
 	num("max_in_flight", &cfg.MaxInFlight)
-	num("replicas", &cfg.Replicas)
+	if q.Has("replicas") {
+		var n int
+		num("replicas", &n)
+		cfg.Replicas = &n
+	}
 	u.RawQuery = ""
 	cfg.URLs = []string{u.String()}
 	if err := errors.Join(errs...); err != nil {

@@ -62,8 +62,10 @@ type Config struct {
 
 	// SkipTemplates leaves index templates alone (someone else manages them).
 	SkipTemplates bool
-	// Replicas, when >= 0, sets index.number_of_replicas in the templates.
-	Replicas int
+	// Replicas, when set, is index.number_of_replicas in the templates;
+	// when nil replicas auto-expand from 0 to 1 with the nodes available
+	// (a single node stays green).
+	Replicas *int
 }
 
 // Deps are the sink's collaborators.

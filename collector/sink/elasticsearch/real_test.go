@@ -20,8 +20,23 @@ func TestRealCluster(t *testing.T) {
 		}
 		t.Skip("ELK_TEST_ES unset: skipping the real Elasticsearch test (run deploy/dev/services up)")
 	}
+	testRealCluster(t, url)
+}
+
+// TestRealOpenSearch runs the same against the optional OpenSearch node at
+// ELK_TEST_OPENSEARCH (deploy/dev/services up opensearch), which sends no
+// X-Elastic-Product header.
+func TestRealOpenSearch(t *testing.T) {
+	url := os.Getenv("ELK_TEST_OPENSEARCH")
+	if url == "" {
+		t.Skip("ELK_TEST_OPENSEARCH unset: skipping the OpenSearch test (deploy/dev/services up opensearch)")
+	}
+	testRealCluster(t, url)
+}
+
+func testRealCluster(t *testing.T, url string) {
 	prefix := fmt.Sprintf("sflowunit%d", time.Now().UnixNano()%1e6)
-	s, _ := newTestSink(t, url, func(c *Config) { c.IndexPrefix = prefix; c.Replicas = 0 })
+	s, _ := newTestSink(t, url, func(c *Config) { c.IndexPrefix = prefix })
 	t.Cleanup(func() {
 		req, _ := http.NewRequest(http.MethodDelete, url+"/"+prefix+"-*", nil)
 		if res, err := http.DefaultClient.Do(req); err == nil {
@@ -63,5 +78,14 @@ func TestRealCluster(t *testing.T) {
 	res.Body.Close()
 	if !strings.Contains(string(body), `"type":"long"`) {
 		t.Errorf("network.bytes mapping = %s, want long from the template", body)
+	}
+	res, err = http.Get(url + "/_cluster/health/" + prefix + "-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(body), `"status":"green"`) {
+		t.Errorf("health of the sink's indices = %s, want green (replicas auto-expand to 0 on one node)", body)
 	}
 }

@@ -320,7 +320,7 @@ func TestSpoolBound(t *testing.T) {
 }
 
 func TestTemplateMappings(t *testing.T) {
-	body, err := templateBody("sflow", -1)
+	body, err := templateBody("sflow", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -176,7 +176,7 @@ func addField(root map[string]any, name string, m fieldMapping) error {
 
 // templateBody is the legacy (_template) index template for every index the
 // sink writes; Elasticsearch 7+ and OpenSearch accept it.
-func templateBody(prefix string, replicas int) ([]byte, error) {
+func templateBody(prefix string, replicas *int) ([]byte, error) {
 	mappings, settings, err := templateParts(replicas)
 	if err != nil {
 		return nil, err
@@ -192,7 +192,7 @@ func templateBody(prefix string, replicas int) ([]byte, error) {
 
 // composableTemplateBody is the same template for the _index_template API
 // (Elasticsearch 7.8+, OpenSearch), which takes precedence over legacy ones.
-func composableTemplateBody(prefix string, replicas int) ([]byte, error) {
+func composableTemplateBody(prefix string, replicas *int) ([]byte, error) {
 	mappings, settings, err := templateParts(replicas)
 	if err != nil {
 		return nil, err
@@ -210,7 +210,7 @@ func templatePatterns(prefix string) []string {
 	return []string{prefix + "-flow-*", prefix + "-counters-*", prefix + "-other-*"}
 }
 
-func templateParts(replicas int) (mappings, settings map[string]any, err error) {
+func templateParts(replicas *int) (mappings, settings map[string]any, err error) {
 	mappings, err = buildMappings()
 	if err != nil {
 		return nil, nil, err
@@ -219,8 +219,12 @@ func templateParts(replicas int) (mappings, settings map[string]any, err error) 
 		"index.refresh_interval":           "1s",
 		"index.mapping.total_fields.limit": 2000,
 	}
-	if replicas >= 0 {
-		settings["index.number_of_replicas"] = replicas
+	if replicas != nil {
+		settings["index.number_of_replicas"] = *replicas
+	} else {
+		// One replica where there is a second node, none on a single node
+		// (which would otherwise stay yellow).
+		settings["index.auto_expand_replicas"] = "0-1"
 	}
 	return mappings, settings, nil
 }
