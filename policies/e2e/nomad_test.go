@@ -104,13 +104,13 @@ func metricsAddrs(ctx context.Context, tg *nomad.Target, app, entity string, pen
 // collectors' allocations, by elk's built-in scraper or by the Prometheus
 // at ELK_TEST_PROMETHEUS through file_sd targets written to
 // ELK_TEST_PROMETHEUS_TARGETS. It needs no Consul (the collectors register
-// in Nomad's own service registry) and takes about two and a half minutes.
+// in Nomad's own service registry) and takes about two minutes.
 func TestIntegrationNomadSpike(t *testing.T) {
 	if os.Getenv("NOMAD_ADDR") == "" {
 		t.Skip("NOMAD_ADDR is not set: skipping the spike scenario on Nomad (start `nomad agent -dev` with raw_exec enabled and set NOMAD_ADDR)")
 	}
 	if testing.Short() {
-		t.Skip("the spike scenario on Nomad takes about two and a half minutes")
+		t.Skip("the spike scenario on Nomad takes about two minutes")
 	}
 	client, err := api.NewClient(api.DefaultConfig())
 	if err != nil {
@@ -226,12 +226,15 @@ func TestIntegrationNomadSpike(t *testing.T) {
 		}
 		mux.Query = ps
 		sd := filepath.Join(sdDir, "elk-policy-e2e-"+app+".json")
-		t.Cleanup(func() { os.Remove(sd) })
+		sdCtx, stopSD := context.WithCancel(ctx)
+		sdDone := make(chan struct{})
+		defer func() { stopSD(); <-sdDone; os.Remove(sd) }()
 		go func() {
-			for ctx.Err() == nil {
-				urls, err := metricsAddrs(ctx, tg, app, "collector", true)
+			defer close(sdDone)
+			for ctx := sdCtx; ctx.Err() == nil; {
+				addrs, err := metricsAddrs(ctx, tg, app, "collector", true)
 				if err == nil {
-					data, _ := json.Marshal([]map[string]any{{"targets": append([]string{}, urls...),
+					data, _ := json.Marshal([]map[string]any{{"targets": append([]string{}, addrs...),
 						"labels": map[string]string{"job": "elk-policy-e2e", "elk_e2e": app}}})
 					os.WriteFile(sd+".tmp", data, 0o644)
 					os.Rename(sd+".tmp", sd)
