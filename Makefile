@@ -12,16 +12,23 @@ help: ## list targets
 build: ## build the elk binary into bin/elk
 	$(GO) build -o $(BIN) ./cmd/elk
 
+# test/pipeline stops and restarts the shared Kafka and Elasticsearch on
+# purpose, so it runs alone, after every other package.
+DISRUPTIVE = ./test/pipeline/...
+
 test: services-up ## start the dev services (installs them on a fresh machine), then run every test
-	. deploy/dev/env && ELK_TEST_REQUIRE_SERVICES=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	. deploy/dev/env && export ELK_TEST_REQUIRE_SERVICES=1 && \
+	  $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list $(PKGS) | grep -v '/test/pipeline') && \
+	  $(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) $(DISRUPTIVE)
 
 test-unit: ## run the tests that need no services (integration tests skip)
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
-test-integration: ## run the Nomad/Consul conformance suites against NOMAD_ADDR / CONSUL_HTTP_ADDR
-	@test -n "$$NOMAD_ADDR" || echo "NOMAD_ADDR unset: the nomad suite will skip"
+test-integration: ## run the Nomad/Consul suites (conformance, deploy, the policy spike on Nomad) against NOMAD_ADDR / CONSUL_HTTP_ADDR
+	@test -n "$$NOMAD_ADDR" || echo "NOMAD_ADDR unset: the nomad suites will skip"
 	@test -n "$$CONSUL_HTTP_ADDR" || echo "CONSUL_HTTP_ADDR unset: the consul suite will skip"
 	$(GO) test -count=1 -v -run 'Conformance|Integration' ./orchestrator/...
+	$(GO) test -count=1 -v -timeout 10m -run 'Integration' ./policies/e2e
 
 services-up: ## install (first time) and start Elasticsearch, Kafka and Prometheus on loopback
 	deploy/dev/services up
