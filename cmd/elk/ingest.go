@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -57,7 +61,9 @@ func (f *esFlags) apply(c *elasticsearch.Config) {
 // parseESOutput parses the URL of an elasticsearch:URL output. Sink options
 // ride in the query string and are removed from the URL:
 //
-//	spool=DIR            spool to DIR while the cluster is unreachable
+//	spool=DIR|off        collector only: spool to DIR while the cluster is
+//	                     unreachable (default: see defaultSpoolDir); off
+//	                     makes Write block instead
 //	spool_max_bytes=N    bound of the spool (default 1 GiB)
 //	index_prefix=NAME    index and template prefix (default sflow)
 //	ca_file=PATH         CA certificates for https
@@ -86,7 +92,9 @@ func parseESOutput(raw string) (elasticsearch.Config, error) {
 		v := vals[0]
 		switch key {
 		case "spool":
-			cfg.SpoolDir = v
+			if v != "off" {
+				cfg.SpoolDir = v
+			}
 		case "spool_max_bytes":
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
@@ -125,13 +133,73 @@ func parseESOutput(raw string) (elasticsearch.Config, error) {
 	return cfg, nil
 }
 
-// openPipelineOutput opens the elasticsearch:URL and kafka:BROKERS/TOPIC
-// outputs; ok is false for other specs.
+// defaultSpoolDir is where the collector's elasticsearch:URL output spools
+// unless told otherwise: $XDG_STATE_HOME/elk/spool/PREFIX-HASH (by default
+// ~/.local/state/elk/spool/PREFIX-HASH), HASH naming the cluster's URLs, so
+// outputs to different clusters or prefixes never share a spool.
+func defaultSpoolDir(cfg elasticsearch.Config) string {
+	h := sha256.New()
+	for _, raw := range cfg.URLs {
+		u, err := url.Parse(raw)
+		if err == nil {
+			u.User = nil
+			raw = u.Scheme + "://" + u.Host + strings.TrimSuffix(u.Path, "/")
+		}
+		io.WriteString(h, raw+"\n")
+	}
+	prefix := cfg.IndexPrefix
+	if prefix == "" {
+		prefix = "sflow"
+	}
+	return filepath.Join(defaultStateDir(), "spool", prefix+"-"+hex.EncodeToString(h.Sum(nil))[:12])
+}
+
+// collectorESOutput parses the collector's elasticsearch:URL output: unless
+// the URL says spool=DIR or spool=off, it spools to defaultSpoolDir. When
+// another collector on the machine holds that directory, the spool moves to
+// DIR.ELK_INSTANCE (set by the local target) or else DIR.pid-PID.
+func collectorESOutput(rest string, getenv func(string) string) (elasticsearch.Config, error) {
+	cfg, err := parseESOutput(rest)
+	if err != nil {
+		return cfg, err
+	}
+	spoolSet := false
+	if u, err := url.Parse(rest); err == nil {
+		spoolSet = u.Query().Has("spool")
+	}
+	if cfg.SpoolDir == "" && !spoolSet {
+		cfg.SpoolDir = defaultSpoolDir(cfg)
+	}
+	if cfg.SpoolDir != "" {
+		if inst := getenv("ELK_INSTANCE"); inst != "" {
+			cfg.SpoolAlternates = append(cfg.SpoolAlternates, cfg.SpoolDir+"."+filepath.Base(inst))
+		}
+		cfg.SpoolAlternates = append(cfg.SpoolAlternates, fmt.Sprintf("%s.pid-%d", cfg.SpoolDir, os.Getpid()))
+	}
+	return cfg, nil
+}
+
+// ingestESOutput parses elk ingest's elasticsearch:URL output. Ingest never
+// spools: Kafka is its buffer, and offsets are committed only once
+// Elasticsearch acknowledged the documents.
+func ingestESOutput(rest string) (elasticsearch.Config, error) {
+	cfg, err := parseESOutput(rest)
+	if err != nil {
+		return cfg, err
+	}
+	if cfg.SpoolDir != "" {
+		return cfg, errors.New("elk ingest does not spool (Kafka is its buffer): drop the spool option")
+	}
+	return cfg, nil
+}
+
+// openPipelineOutput opens the collector's elasticsearch:URL and
+// kafka:BROKERS/TOPIC outputs; ok is false for other specs.
 func openPipelineOutput(spec string, log *slog.Logger, reg *prometheus.Registry) (s sink.Sink, ok bool, err error) {
 	kind, rest, _ := strings.Cut(spec, ":")
 	switch kind {
 	case "elasticsearch", "es":
-		cfg, err := parseESOutput(rest)
+		cfg, err := collectorESOutput(rest, os.Getenv)
 		if err != nil {
 			return nil, true, err
 		}
@@ -202,7 +270,7 @@ Elasticsearch is unreachable the worker waits (Kafka is the buffer).`,
 			if kind != "elasticsearch" && kind != "es" {
 				return fmt.Errorf("--output %q: want elasticsearch:URL", output)
 			}
-			esCfg, err := parseESOutput(rest)
+			esCfg, err := ingestESOutput(rest)
 			if err != nil {
 				return fmt.Errorf("--output: %w", err)
 			}

@@ -1,9 +1,19 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/elk-project/elk/collector/sink"
 )
 
 func TestParseESOutput(t *testing.T) {
@@ -58,5 +68,101 @@ func TestParseESOutput(t *testing.T) {
 			}
 			tc.check(t, cfg.URLs[0], cfg.SpoolDir, cfg.IndexPrefix, cfg.Workers, cfg.FlushInterval, cfg.Username, cfg.Password)
 		})
+	}
+}
+
+func TestCollectorESOutputSpoolsByDefault(t *testing.T) {
+	state := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", state)
+	t.Setenv("ELASTICSEARCH_USERNAME", "")
+	t.Setenv("ELASTICSEARCH_PASSWORD", "")
+	t.Setenv("ELASTICSEARCH_API_KEY", "")
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	none := env(nil)
+
+	a, err := collectorESOutput("http://127.0.0.1:9200", none)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(a.SpoolDir, filepath.Join(state, "elk", "spool", "sflow-")) {
+		t.Errorf("default spool dir %q, want it under %s/elk/spool/sflow-", a.SpoolDir, state)
+	}
+	withCreds, _ := collectorESOutput("http://u:p@127.0.0.1:9200/?flush_interval=1s", none)
+	if withCreds.SpoolDir != a.SpoolDir {
+		t.Errorf("credentials or options changed the spool dir: %q vs %q", withCreds.SpoolDir, a.SpoolDir)
+	}
+	other, _ := collectorESOutput("http://127.0.0.1:9201", none)
+	prefixed, _ := collectorESOutput("http://127.0.0.1:9200?index_prefix=lab", none)
+	if other.SpoolDir == a.SpoolDir || prefixed.SpoolDir == a.SpoolDir || !strings.Contains(prefixed.SpoolDir, "lab-") {
+		t.Errorf("outputs to different clusters or prefixes share a spool: %q %q %q", a.SpoolDir, other.SpoolDir, prefixed.SpoolDir)
+	}
+	off, _ := collectorESOutput("http://127.0.0.1:9200?spool=off", none)
+	if off.SpoolDir != "" || len(off.SpoolAlternates) != 0 {
+		t.Errorf("spool=off: dir %q alternates %v, want none", off.SpoolDir, off.SpoolAlternates)
+	}
+	explicit, _ := collectorESOutput("http://127.0.0.1:9200?spool=/var/spool/elk", env(map[string]string{"ELK_INSTANCE": "3"}))
+	if explicit.SpoolDir != "/var/spool/elk" {
+		t.Errorf("spool=DIR gave %q", explicit.SpoolDir)
+	}
+	want := []string{"/var/spool/elk.3", fmt.Sprintf("/var/spool/elk.pid-%d", os.Getpid())}
+	if !slices.Equal(explicit.SpoolAlternates, want) {
+		t.Errorf("alternates %v, want %v", explicit.SpoolAlternates, want)
+	}
+}
+
+func TestIngestESOutputNeverSpools(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	cfg, err := ingestESOutput("http://127.0.0.1:9200?index_prefix=sflow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SpoolDir != "" || len(cfg.SpoolAlternates) != 0 {
+		t.Errorf("ingest spools to %q %v; it must rely on uncommitted offsets", cfg.SpoolDir, cfg.SpoolAlternates)
+	}
+	if _, err := ingestESOutput("http://127.0.0.1:9200?spool=/tmp/x"); err == nil || !strings.Contains(err.Error(), "does not spool") {
+		t.Errorf("ingest with spool=DIR: err = %v, want a refusal", err)
+	}
+	if cfg, err := ingestESOutput("http://127.0.0.1:9200?spool=off"); err != nil || cfg.SpoolDir != "" {
+		t.Errorf("ingest with spool=off: %v %q", err, cfg.SpoolDir)
+	}
+}
+
+// Two collectors on one machine with the same output (the local target runs
+// several instances of one spec) must not share a spool directory.
+func TestCollectorESOutputsDoNotShareSpool(t *testing.T) {
+	state := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", state)
+	t.Setenv("ELK_INSTANCE", "2")
+	spec := "elasticsearch:http://127.0.0.1:1?flush_interval=50ms" // nothing listens: the sinks spool
+	log := slog.New(slog.DiscardHandler)
+	var dirs []string
+	for i := range 3 {
+		s, ok, err := openPipelineOutput(spec, log, prometheus.NewRegistry())
+		if !ok || err != nil {
+			t.Fatalf("output %d: ok %v err %v", i, ok, err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			_ = s.Close(ctx)
+		})
+		docs := []sink.Doc{{ID: fmt.Sprintf("doc-%d", i), Dataset: "sflow.flow", Time: time.Now(), Body: []byte(`{}`)}}
+		wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = s.Write(wctx, docs)
+		cancel()
+		if err != nil {
+			t.Fatalf("output %d: write while the cluster is down: %v (want it spooled, not blocked)", i, err)
+		}
+	}
+	matches, _ := filepath.Glob(filepath.Join(state, "elk", "spool", "sflow-*", "*.spool"))
+	for _, m := range matches {
+		dirs = append(dirs, filepath.Base(filepath.Dir(m)))
+	}
+	slices.Sort(dirs)
+	if len(dirs) != 3 || dirs[0] == dirs[1] || dirs[1] == dirs[2] {
+		t.Fatalf("spool segments in %v, want one in each of 3 distinct directories", dirs)
+	}
+	if !strings.HasSuffix(dirs[1], ".2") || !strings.HasSuffix(dirs[2], fmt.Sprintf(".pid-%d", os.Getpid())) {
+		t.Errorf("spool dirs %v, want DIR, DIR.2 (ELK_INSTANCE) and DIR.pid-%d", dirs, os.Getpid())
 	}
 }

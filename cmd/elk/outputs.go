@@ -17,7 +17,10 @@ import (
 
 // outputHelp describes the --output values, for flag help.
 const outputHelp = `where documents go (repeatable): file:PATH (NDJSON, rotated at 1 GiB, fsync on exit), ` +
-	`stdout, elasticsearch:URL, kafka:BROKERS/TOPIC`
+	`stdout, elasticsearch:URL, kafka:BROKERS/TOPIC. elasticsearch:URL spools to disk while the cluster is ` +
+	`unreachable, by default in $XDG_STATE_HOME/elk/spool/PREFIX-HASH (~/.local/state/elk/spool/...; ` +
+	`a collector finding it in use takes DIR.$ELK_INSTANCE or DIR.pid-PID), at most 1 GiB ` +
+	`(?spool_max_bytes=N); ?spool=DIR picks the directory, ?spool=off blocks instead`
 
 // openOutput turns an --output value (file:PATH, stdout, elasticsearch:URL,
 // kafka:BROKERS/TOPIC) into a sink.

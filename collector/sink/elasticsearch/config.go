@@ -56,6 +56,12 @@ type Config struct {
 	// documents are appended there and drained in order when it returns.
 	// Empty disables spooling: Write then blocks until the cluster is back.
 	SpoolDir string
+	// SpoolAlternates are tried in order when another sink holds SpoolDir
+	// (several collectors with the same output on one machine); the sink
+	// uses the first one that is free. Every spool of one output holds
+	// documents with deterministic ids for the same cluster, so whichever
+	// sink drains a directory later, nothing is indexed twice.
+	SpoolAlternates []string
 	// SpoolMaxBytes bounds the spool (default 1 GiB). Documents that do not
 	// fit are counted as failed.
 	SpoolMaxBytes int64

@@ -20,7 +20,7 @@ func lockDir(dir string) (*os.File, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("spool dir %s is in use by another process", dir)
+			return nil, fmt.Errorf("spool dir %s: %w", dir, ErrSpoolInUse)
 		}
 		return nil, fmt.Errorf("locking spool dir: %w", err)
 	}

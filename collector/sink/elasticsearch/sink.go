@@ -133,12 +133,13 @@ func New(cfg Config, deps Deps) (*Sink, error) {
 		pending:   map[uint64]int64{},
 	}
 	if cfg.SpoolDir != "" {
-		sp, err := openSpool(cfg.SpoolDir, cfg.SpoolMaxBytes, deps.Now)
+		sp, err := openFirstSpool(append([]string{cfg.SpoolDir}, cfg.SpoolAlternates...), cfg.SpoolMaxBytes, deps.Now)
 		if err != nil {
 			cancel()
 			return nil, err
 		}
 		s.spool = sp
+		s.log.Info("spooling to disk while elasticsearch is unreachable", "dir", sp.dir, "max_bytes", cfg.SpoolMaxBytes)
 	}
 	s.bi, err = esutil.NewBulkIndexer(esutil.BulkIndexerConfig{
 		Client:     client,

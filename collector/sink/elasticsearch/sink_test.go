@@ -3,6 +3,7 @@ package elasticsearch
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -442,4 +443,32 @@ func gaugeValue(c prometheus.Metric) float64 {
 		return m.Counter.GetValue()
 	}
 	return m.Gauge.GetValue()
+}
+
+func TestSpoolAlternateWhenLocked(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "spool")
+	dirs := []string{base, base + ".1", base + ".2"}
+	var open []*spool
+	for i := range dirs {
+		sp, err := openFirstSpool(dirs, 1<<20, time.Now)
+		if err != nil {
+			t.Fatalf("spool %d: %v", i, err)
+		}
+		if sp.dir != dirs[i] {
+			t.Errorf("spool %d in %s, want %s", i, sp.dir, dirs[i])
+		}
+		open = append(open, sp)
+	}
+	if _, err := openFirstSpool(dirs, 1<<20, time.Now); !errors.Is(err, ErrSpoolInUse) {
+		t.Errorf("all directories locked: err = %v, want ErrSpoolInUse", err)
+	}
+	open[0].close()
+	sp, err := openFirstSpool(dirs, 1<<20, time.Now)
+	if err != nil || sp.dir != base {
+		t.Fatalf("after the first closed: %v, %v; want %s again", sp, err, base)
+	}
+	sp.close()
+	for _, sp := range open[1:] {
+		sp.close()
+	}
 }

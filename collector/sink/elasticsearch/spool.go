@@ -20,6 +20,10 @@ import (
 // ErrSpoolFull is returned when a document does not fit in the spool.
 var ErrSpoolFull = errors.New("spool full")
 
+// ErrSpoolInUse is returned when another sink (in this or another process)
+// holds the lock of a spool directory.
+var ErrSpoolInUse = errors.New("in use by another process")
+
 // segmentMaxBytes is the size at which the spool starts a new segment file.
 const segmentMaxBytes = 8 << 20
 
@@ -53,6 +57,23 @@ type segment struct {
 	w      *os.File  // non-nil while open for append
 	bw     *bufio.Writer
 	sealed bool
+}
+
+// openFirstSpool opens the first of dirs whose lock is free; a directory
+// another sink holds is skipped, any other error is returned.
+func openFirstSpool(dirs []string, maxBytes int64, now func() time.Time) (*spool, error) {
+	var errs []error
+	for _, dir := range dirs {
+		sp, err := openSpool(dir, maxBytes, now)
+		if err == nil {
+			return sp, nil
+		}
+		if !errors.Is(err, ErrSpoolInUse) {
+			return nil, err
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
 }
 
 func openSpool(dir string, maxBytes int64, now func() time.Time) (*spool, error) {
