@@ -28,6 +28,7 @@ type fakeES struct {
 	down       bool // hijack and close connections
 	reject429  int  // reject this many further items with 429
 	bulkCalls  int
+	downAfter  int           // when > 0, go down after this many more bulk requests
 	stall      chan struct{} // when non-nil, bulk requests wait for it
 	noProduct  bool          // behave like OpenSearch (no product header)
 	legacyOnly bool          // no _index_template API (before 7.8)
@@ -93,6 +94,13 @@ func (f *fakeES) serve(w http.ResponseWriter, r *http.Request) {
 			<-stall
 		}
 		f.bulk(w, r)
+		f.set(func(f *fakeES) {
+			if f.downAfter > 0 {
+				if f.downAfter--; f.downAfter == 0 {
+					f.down = true
+				}
+			}
+		})
 	default:
 		http.Error(w, `{"error":"not found"}`, http.StatusNotFound)
 	}

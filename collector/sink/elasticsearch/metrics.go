@@ -8,12 +8,15 @@ import (
 	"github.com/elk-project/elk/collector/sink/sinkmetrics"
 )
 
-// Outcomes of a document, the values of the outcome label.
+// Final outcomes of a document, the values of the outcome label of
+// elk_sink_documents_total. Every document written is counted exactly once,
+// under one of them, when its fate is known: indexed + duplicate + failed
+// equals the documents written once everything spooled has drained.
+// Spooling is not an outcome; elk_sink_spooled_documents_total counts it.
 const (
 	OutcomeIndexed   = sinkmetrics.OutcomeIndexed
 	OutcomeDuplicate = sinkmetrics.OutcomeDuplicate
 	OutcomeFailed    = sinkmetrics.OutcomeFailed
-	OutcomeSpooled   = sinkmetrics.OutcomeSpooled
 )
 
 type metrics struct {
@@ -23,6 +26,7 @@ type metrics struct {
 	bulkErrors    prometheus.Counter
 	retries       prometheus.Counter
 	backlog       prometheus.Gauge
+	spooled       prometheus.Counter
 	spoolBytes    prometheus.Gauge
 	spoolDocs     prometheus.Gauge
 	spoolAge      prometheus.Gauge
@@ -76,6 +80,10 @@ func newMetrics(reg *prometheus.Registry, name string) (*metrics, error) {
 		backlog: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "elk_sink_backlog_documents",
 			Help: "Documents accepted by the sink and not yet acknowledged by the destination (client-side queue depth).",
+		}, sinkOnly)).With(l),
+		spooled: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "elk_sink_spooled_documents_total",
+			Help: "Documents appended to the on-disk spool; each is counted again in elk_sink_documents_total when it drains (its final outcome).",
 		}, sinkOnly)).With(l),
 		spoolBytes: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "elk_sink_spool_bytes",

@@ -64,6 +64,7 @@ type item struct {
 	attempt int
 	epoch   uint64
 	batch   *drainBatch // non-nil for documents drained from the spool
+	rec     int         // index of the document in its spool segment
 }
 
 // drainBatch tracks the documents of one spool segment being drained.
@@ -71,6 +72,10 @@ type drainBatch struct {
 	remaining atomic.Int64
 	failed    atomic.Bool
 	done      chan struct{}
+	// settled marks the segment's documents whose final outcome was
+	// counted; when the cluster goes away mid-drain the segment is drained
+	// again later without them, so none is counted (or sent) twice.
+	settled []atomic.Bool
 }
 
 func (b *drainBatch) finish(failed bool) {
@@ -203,9 +208,7 @@ func (s *Sink) Write(ctx context.Context, docs []sink.Doc) error {
 				j++
 			}
 			n, err := s.spool.append(docs[i:j])
-			for k := i; k < i+n; k++ {
-				s.count(docs[k].Tenant, OutcomeSpooled)
-			}
+			s.m.spooled.Add(float64(n))
 			if err != nil {
 				for k := i + n; k < len(docs); k++ {
 					s.count(docs[k].Tenant, OutcomeFailed)
@@ -325,6 +328,7 @@ func (s *Sink) add(it *item) error {
 func (s *Sink) done(it *item, outcome string) {
 	s.count(it.doc.Tenant, outcome)
 	if it.batch != nil {
+		it.batch.settled[it.rec].Store(true)
 		it.batch.finish(false)
 	}
 	s.release(it.epoch)
@@ -367,7 +371,7 @@ func (s *Sink) onFailure(it *item, res esutil.BulkIndexerResponseItem, err error
 	case s.spool != nil:
 		n, serr := s.spool.append([]sink.Doc{it.doc})
 		if n == 1 {
-			s.count(it.doc.Tenant, OutcomeSpooled)
+			s.m.spooled.Inc()
 		} else {
 			s.log.Error("document lost: spool refused it", "error", serr)
 			s.count(it.doc.Tenant, OutcomeFailed)
@@ -404,10 +408,14 @@ func (s *Sink) retryLoop() {
 	}
 }
 
+// abandon gives up on an item when the sink closes. A document drained
+// from the spool is still in its segment (drained by the next sink), so it
+// is not counted as failed.
 func (s *Sink) abandon(it *item) {
-	s.count(it.doc.Tenant, OutcomeFailed)
 	if it.batch != nil {
 		it.batch.finish(true)
+	} else {
+		s.count(it.doc.Tenant, OutcomeFailed)
 	}
 	s.release(it.epoch)
 }
@@ -530,20 +538,36 @@ func (s *Sink) drainOne() error {
 	if len(recs) == 0 {
 		return s.spool.remove(seg)
 	}
-	s.log.Info("draining spool segment", "documents", len(recs), "bytes", seg.size)
-	b := &drainBatch{done: make(chan struct{})}
-	b.remaining.Store(int64(len(recs)))
+	if len(seg.settled) != len(recs) {
+		seg.settled = make([]atomic.Bool, len(recs))
+	}
+	todo := 0
+	for i := range seg.settled {
+		if !seg.settled[i].Load() {
+			todo++
+		}
+	}
+	if todo == 0 {
+		return s.spool.remove(seg)
+	}
+	s.log.Info("draining spool segment", "documents", todo, "bytes", seg.size)
+	b := &drainBatch{done: make(chan struct{}), settled: seg.settled}
+	b.remaining.Store(int64(todo))
 	for i := range recs {
+		if seg.settled[i].Load() {
+			continue
+		}
 		d := &recs[i].doc
 		epoch, err := s.acquire(s.runCtx)
 		if err != nil {
-			return err
+			return s.unqueued(b, todo, err)
 		}
-		it := &item{doc: *d, index: s.indexFor(d), batch: b, epoch: epoch}
+		it := &item{doc: *d, index: s.indexFor(d), batch: b, rec: i, epoch: epoch}
 		if err := s.add(it); err != nil {
 			s.release(epoch)
-			return fmt.Errorf("queueing spooled document: %w", err)
+			return s.unqueued(b, todo, fmt.Errorf("queueing spooled document: %w", err))
 		}
+		todo--
 	}
 	if err := s.bi.Flush(s.runCtx); err != nil && s.runCtx.Err() == nil {
 		s.log.Warn("flushing drained documents", "error", err)
@@ -558,6 +582,15 @@ func (s *Sink) drainOne() error {
 	}
 	s.updateSpoolGauges()
 	return s.spool.remove(seg)
+}
+
+// unqueued marks the n documents of b that were never queued as failed for
+// this drain (they stay in the segment) and returns err.
+func (s *Sink) unqueued(b *drainBatch, n int, err error) error {
+	for range n {
+		b.finish(true)
+	}
+	return err
 }
 
 // probe checks the cluster and installs the index templates once.

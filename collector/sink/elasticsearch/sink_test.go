@@ -211,8 +211,11 @@ func TestSpoolWhileDownThenDrainInOrder(t *testing.T) {
 	if got := gaugeValue(s.m.spoolBytes); got <= 0 {
 		t.Errorf("spool bytes = %v while down, want > 0", got)
 	}
-	if got := docsMetric(reg, "", OutcomeSpooled); got < 100 {
+	if got := gaugeValue(s.m.spooled); got < 100 {
 		t.Errorf("spooled = %v, want >= 100", got)
+	}
+	if got := docsMetric(reg, "", OutcomeIndexed); got != 100 {
+		t.Errorf("indexed = %v while down, want the 100 acknowledged before (spooling is not an outcome)", got)
 	}
 	entries, _ := os.ReadDir(dir)
 	if len(entries) == 0 {
@@ -248,6 +251,75 @@ func TestSpoolWhileDownThenDrainInOrder(t *testing.T) {
 	if entries, _ := filepath.Glob(filepath.Join(dir, "*.spool")); len(entries) != 0 {
 		t.Errorf("spool segments left after drain: %v", entries)
 	}
+	assertOutcomesPartition(t, reg, "", 300)
+}
+
+// assertOutcomesPartition checks that every one of the written documents
+// was counted exactly once, under its final outcome.
+func assertOutcomesPartition(t *testing.T, reg *prometheus.Registry, tenant string, written int) {
+	t.Helper()
+	indexed := docsMetric(reg, tenant, OutcomeIndexed)
+	dup := docsMetric(reg, tenant, OutcomeDuplicate)
+	failed := docsMetric(reg, tenant, OutcomeFailed)
+	if indexed+dup+failed != float64(written) {
+		t.Errorf("indexed %v + duplicate %v + failed %v = %v, want the %d documents written",
+			indexed, dup, failed, indexed+dup+failed, written)
+	}
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != "elk_sink_documents_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "outcome" && lp.GetValue() != OutcomeIndexed && lp.GetValue() != OutcomeDuplicate && lp.GetValue() != OutcomeFailed {
+					t.Errorf("elk_sink_documents_total has outcome %q, not a final outcome", lp.GetValue())
+				}
+			}
+		}
+	}
+}
+
+// The cluster goes away in the middle of draining a segment: the segment is
+// drained again, but the documents acknowledged the first time are neither
+// sent nor counted again.
+func TestSpoolDrainInterruptedCountsOnce(t *testing.T) {
+	f := newFakeES(t)
+	f.set(func(f *fakeES) { f.down = true })
+	s, reg := newTestSink(t, f.srv.URL, func(c *Config) {
+		c.SpoolDir = t.TempDir()
+		c.Workers = 1
+		c.FlushBytes = 4096 // several bulk requests per segment
+	})
+	ctx := context.Background()
+	if err := s.Write(ctx, testDocs(300, "t")); err != nil {
+		t.Fatal(err)
+	}
+	if got := gaugeValue(s.m.spooled); got != 300 {
+		t.Fatalf("spooled = %v, want 300 (the cluster was down from the start)", got)
+	}
+	// Back for one bulk request, then away again.
+	f.set(func(f *fakeES) { f.down, f.downAfter = false, 1 })
+	deadline := time.Now().Add(10 * time.Second)
+	for f.count() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for s.isHealthy() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	first := f.count()
+	if first == 0 || first >= 300 {
+		t.Fatalf("first drain stored %d, want some but not all of 300", first)
+	}
+	f.set(func(f *fakeES) { f.down = false })
+	flush(t, s, 20*time.Second)
+	if got := f.count(); got != 300 {
+		t.Fatalf("stored %d, want 300", got)
+	}
+	if got := docsMetric(reg, "t", OutcomeDuplicate); got != 0 {
+		t.Errorf("duplicate = %v: documents acknowledged before the interruption were sent again", got)
+	}
+	assertOutcomesPartition(t, reg, "t", 300)
 }
 
 func TestSpoolSurvivesRestart(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/elk-project/elk/collector/sink"
@@ -57,6 +58,10 @@ type segment struct {
 	w      *os.File  // non-nil while open for append
 	bw     *bufio.Writer
 	sealed bool
+	// settled is owned by the sink's drain: which records already have a
+	// final outcome (in memory only; a restart drains them again, and the
+	// cluster answers those as duplicates).
+	settled []atomic.Bool
 }
 
 // openFirstSpool opens the first of dirs whose lock is free; a directory
