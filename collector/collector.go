@@ -232,18 +232,27 @@ func (c *Collector) Run(ctx context.Context) error {
 	stopBG()
 	sctx, cancel := context.WithTimeout(context.Background(), c.cfg.ShutdownTimeout)
 	defer cancel()
-	var errs []error
+	var (
+		errs  []error
+		errMu sync.Mutex
+	)
 	if recvErr != nil {
 		errs = append(errs, recvErr)
 	}
-	for _, s := range c.sinks {
-		if err := s.Flush(sctx); err != nil {
-			errs = append(errs, fmt.Errorf("flush %s: %w", s.Name(), err))
+	// Concurrently: an output waiting for an unreachable destination must
+	// not use up the other outputs' shutdown time.
+	c.eachSink(func(s sink.Sink) {
+		ferr := s.Flush(sctx)
+		cerr := s.Close(sctx)
+		errMu.Lock()
+		defer errMu.Unlock()
+		if ferr != nil {
+			errs = append(errs, fmt.Errorf("flush %s: %w", s.Name(), ferr))
 		}
-		if err := s.Close(sctx); err != nil {
-			errs = append(errs, fmt.Errorf("close %s: %w", s.Name(), err))
+		if cerr != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", s.Name(), cerr))
 		}
-	}
+	})
 	if srv != nil {
 		srv.Shutdown(sctx)
 	}
@@ -255,21 +264,37 @@ func (c *Collector) Run(ctx context.Context) error {
 	return nil
 }
 
+// flushLoop flushes every sink each FlushInterval until ctx ends. Each sink
+// has its own loop, so one whose Flush blocks (an Elasticsearch output
+// waiting for its spool to drain) does not delay the others' flushes.
 func (c *Collector) flushLoop(ctx context.Context) {
-	t := time.NewTicker(c.cfg.FlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			for _, s := range c.sinks {
+	c.eachSink(func(s sink.Sink) {
+		t := time.NewTicker(c.cfg.FlushInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
 				if err := s.Flush(ctx); err != nil && ctx.Err() == nil {
 					c.log.Warn("flush output", "output", s.Name(), "error", err)
 				}
 			}
 		}
+	})
+}
+
+// eachSink runs fn for every sink concurrently and waits for all of them.
+func (c *Collector) eachSink(fn func(sink.Sink)) {
+	var wg sync.WaitGroup
+	for _, s := range c.sinks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(s)
+		}()
 	}
+	wg.Wait()
 }
 
 func (c *Collector) handler() http.Handler {
