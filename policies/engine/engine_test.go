@@ -284,6 +284,65 @@ func TestWarmupAfterScale(t *testing.T) {
 	}
 }
 
+// TestWarmupRecommendationsStayOutOfStabilization: while new instances
+// warm up the metric reads low (traffic is being redistributed); those
+// recommendations are journaled but must not hold back the next step. Once
+// the up window is covered by trusted readings, the count goes straight to
+// the size they ask for.
+func TestWarmupRecommendationsStayOutOfStabilization(t *testing.T) {
+	r := newRig(t, policy("  stabilization: {up: 30s, down: 5m}\n  warmup: 30s\n  tolerance: 0\n"), 1)
+	r.src.set("ingest", 200)
+	var d policies.Decision
+	for i := 0; i < 4; i++ { // 10s..40s: 2 wanted for a whole up window
+		d = r.step(10 * time.Second)
+	}
+	if d.Action != policies.Up || d.Desired != 2 {
+		t.Fatalf("at 40s: %s, want up 1→2", d.Message())
+	}
+	// The true load now needs 4, but during the warm-up the new collector
+	// has not taken its share yet and the metric reads 300.
+	r.src.set("ingest", 300)
+	for _, at := range []string{"50s", "60s"} {
+		d = r.step(10 * time.Second)
+		if d.Action != policies.None || !d.Clipped(policies.ClipWarmup) || d.Recommended != 3 {
+			t.Errorf("at %s (warm-up): %s, want hold, recommended 3, clipped by warmup", at, d.Message())
+		}
+	}
+	// Warm-up over (70s): the metric reads the true load.
+	r.src.set("ingest", 400)
+	for _, at := range []string{"70s", "80s", "90s"} {
+		d = r.step(10 * time.Second)
+		if d.Action != policies.None || d.Clipped(policies.ClipWarmup) {
+			t.Fatalf("at %s: %s, want hold until the up window holds only trusted readings", at, d.Message())
+		}
+	}
+	// 100s: the up window [70s, 100s] holds only trusted readings of 4.
+	d = r.step(10 * time.Second)
+	if d.Action != policies.Up || d.Desired != 4 {
+		t.Errorf("at 100s: %s, want up 2→4", d.Message())
+	}
+	if calls := r.scaler.Calls(); fmt.Sprint(calls) != "[2 4]" {
+		t.Errorf("scale calls %v, want [2 4] (no intermediate step to 3)", calls)
+	}
+	// The warm-up decisions are in the journal.
+	ds, err := r.eng.Explain("demo", "collectors", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warm := 0
+	for _, d := range ds {
+		if d.Clipped(policies.ClipWarmup) {
+			warm++
+			if d.Recommended != 3 || d.Desired != 2 {
+				t.Errorf("journaled warm-up decision: %s, want recommended 3, desired 2", d.Message())
+			}
+		}
+	}
+	if warm != 2 {
+		t.Errorf("%d journaled warm-up decisions, want 2", warm)
+	}
+}
+
 func TestNoEvaluationDuringDeploymentAndWarmupFromItsEnd(t *testing.T) {
 	r := newRig(t, policy("  warmup: 20s\n  stabilization: {up: 0s, down: 0s}\n"), 2)
 	r.src.set("ingest", 800)

@@ -172,15 +172,23 @@ func (e *Engine) recommend(ctx context.Context, en *entry, pol *policies.Policy,
 	}
 	d.Recommended = rec
 
+	if warm {
+		// New instances' metrics are not trusted yet: the recommendation
+		// is journaled but stays out of the stabilization history, where
+		// the warm-up counts as holding the current count. Each window
+		// must be covered by trusted recommendations before it acts.
+		en.mu.Lock()
+		en.remember(pol, now, cur, cur)
+		en.mu.Unlock()
+		d.Clip(policies.ClipWarmup)
+		return cur
+	}
 	en.mu.Lock()
+	en.remember(pol, now, cur, rec)
 	desired := en.stabilize(pol, now, cur, rec)
 	en.mu.Unlock()
 	if desired != rec {
 		d.Clip(policies.ClipStabilization)
-	}
-	if warm && desired != cur {
-		d.Clip(policies.ClipWarmup)
-		return cur
 	}
 	if limit := pol.Controls.MaxStepUp.Of(cur); desired > cur && limit > 0 && desired-cur > limit {
 		desired = cur + limit
@@ -193,17 +201,16 @@ func (e *Engine) recommend(ctx context.Context, en *entry, pol *policies.Policy,
 	return desired
 }
 
-// stabilize records rec and returns the stabilized recommendation: growth
-// to the smallest recommendation of the up window, shrinkage to the largest
-// of the down window. Recommendations are a step function over time, so the
-// one in force at the window's start counts too. Call with en.mu held.
-func (en *entry) stabilize(pol *policies.Policy, now time.Time, cur, r int) int {
+// remember adds n, the recommendation made at now, to the stabilization
+// history and drops the records no window needs any more. Call with en.mu
+// held.
+func (en *entry) remember(pol *policies.Policy, now time.Time, cur, n int) {
 	if len(en.hist) == 0 {
 		// A new policy has seen the current count so far: neither
 		// direction acts before a full window of evidence.
 		en.hist = append(en.hist, rec{at: now, n: cur})
 	}
-	en.hist = append(en.hist, rec{at: now, n: r})
+	en.hist = append(en.hist, rec{at: now, n: n})
 	keep := max(pol.Controls.StabilizationUp, pol.Controls.StabilizationDown)
 	// Drop records older than the longest window, keeping the one in
 	// force at its start.
@@ -214,6 +221,14 @@ func (en *entry) stabilize(pol *policies.Policy, now time.Time, cur, r int) int 
 	if cut > 0 {
 		en.hist = append(en.hist[:0], en.hist[cut:]...)
 	}
+}
+
+// stabilize returns the stabilized recommendation for r, the latest record
+// of the history: growth to the smallest recommendation of the up window,
+// shrinkage to the largest of the down window. Recommendations are a step
+// function over time, so the one in force at the window's start counts
+// too. Call with en.mu held.
+func (en *entry) stabilize(pol *policies.Policy, now time.Time, cur, r int) int {
 	window := func(w time.Duration, pick func(a, b int) int) int {
 		out := r
 		from := now.Add(-w)
