@@ -157,8 +157,10 @@ func defaultSpoolDir(cfg elasticsearch.Config) string {
 // collectorESOutput parses the collector's elasticsearch:URL output: unless
 // the URL says spool=DIR or spool=off, it spools to defaultSpoolDir. When
 // another collector on the machine holds that directory, the spool moves to
-// DIR.ELK_INSTANCE (set by the local target) or else DIR.pid-PID.
-func collectorESOutput(rest string, getenv func(string) string) (elasticsearch.Config, error) {
+// DIR.ELK_INSTANCE (set by the local target) or else DIR.pid-PID. When the
+// default directory cannot be created (a read-only home, say), the output
+// runs without a spool and says so.
+func collectorESOutput(rest string, getenv func(string) string, log *slog.Logger) (elasticsearch.Config, error) {
 	cfg, err := parseESOutput(rest)
 	if err != nil {
 		return cfg, err
@@ -168,7 +170,13 @@ func collectorESOutput(rest string, getenv func(string) string) (elasticsearch.C
 		spoolSet = u.Query().Has("spool")
 	}
 	if cfg.SpoolDir == "" && !spoolSet {
-		cfg.SpoolDir = defaultSpoolDir(cfg)
+		dir := defaultSpoolDir(cfg)
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			log.Warn("elasticsearch output: cannot create the default spool directory; writes will block while the cluster is unreachable (set ?spool=DIR)",
+				"error", err)
+		} else {
+			cfg.SpoolDir = dir
+		}
 	}
 	if cfg.SpoolDir != "" {
 		if inst := getenv("ELK_INSTANCE"); inst != "" {
@@ -199,7 +207,7 @@ func openPipelineOutput(spec string, log *slog.Logger, reg *prometheus.Registry)
 	kind, rest, _ := strings.Cut(spec, ":")
 	switch kind {
 	case "elasticsearch", "es":
-		cfg, err := collectorESOutput(rest, os.Getenv)
+		cfg, err := collectorESOutput(rest, os.Getenv, log)
 		if err != nil {
 			return nil, true, err
 		}

@@ -80,27 +80,27 @@ func TestCollectorESOutputSpoolsByDefault(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	none := env(nil)
 
-	a, err := collectorESOutput("http://127.0.0.1:9200", none)
+	a, err := collectorESOutput("http://127.0.0.1:9200", none, discardLog)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(a.SpoolDir, filepath.Join(state, "elk", "spool", "sflow-")) {
 		t.Errorf("default spool dir %q, want it under %s/elk/spool/sflow-", a.SpoolDir, state)
 	}
-	withCreds, _ := collectorESOutput("http://u:p@127.0.0.1:9200/?flush_interval=1s", none)
+	withCreds, _ := collectorESOutput("http://u:p@127.0.0.1:9200/?flush_interval=1s", none, discardLog)
 	if withCreds.SpoolDir != a.SpoolDir {
 		t.Errorf("credentials or options changed the spool dir: %q vs %q", withCreds.SpoolDir, a.SpoolDir)
 	}
-	other, _ := collectorESOutput("http://127.0.0.1:9201", none)
-	prefixed, _ := collectorESOutput("http://127.0.0.1:9200?index_prefix=lab", none)
+	other, _ := collectorESOutput("http://127.0.0.1:9201", none, discardLog)
+	prefixed, _ := collectorESOutput("http://127.0.0.1:9200?index_prefix=lab", none, discardLog)
 	if other.SpoolDir == a.SpoolDir || prefixed.SpoolDir == a.SpoolDir || !strings.Contains(prefixed.SpoolDir, "lab-") {
 		t.Errorf("outputs to different clusters or prefixes share a spool: %q %q %q", a.SpoolDir, other.SpoolDir, prefixed.SpoolDir)
 	}
-	off, _ := collectorESOutput("http://127.0.0.1:9200?spool=off", none)
+	off, _ := collectorESOutput("http://127.0.0.1:9200?spool=off", none, discardLog)
 	if off.SpoolDir != "" || len(off.SpoolAlternates) != 0 {
 		t.Errorf("spool=off: dir %q alternates %v, want none", off.SpoolDir, off.SpoolAlternates)
 	}
-	explicit, _ := collectorESOutput("http://127.0.0.1:9200?spool=/var/spool/elk", env(map[string]string{"ELK_INSTANCE": "3"}))
+	explicit, _ := collectorESOutput("http://127.0.0.1:9200?spool=/var/spool/elk", env(map[string]string{"ELK_INSTANCE": "3"}), discardLog)
 	if explicit.SpoolDir != "/var/spool/elk" {
 		t.Errorf("spool=DIR gave %q", explicit.SpoolDir)
 	}
@@ -109,6 +109,23 @@ func TestCollectorESOutputSpoolsByDefault(t *testing.T) {
 		t.Errorf("alternates %v, want %v", explicit.SpoolAlternates, want)
 	}
 }
+
+func TestCollectorESOutputUnwritableStateDir(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(state, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_STATE_HOME", state) // a file: no directory can be made under it
+	cfg, err := collectorESOutput("http://127.0.0.1:9200", func(string) string { return "" }, discardLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SpoolDir != "" {
+		t.Errorf("spool dir %q under an unusable state dir, want the output to run without a spool", cfg.SpoolDir)
+	}
+}
+
+var discardLog = slog.New(slog.DiscardHandler)
 
 func TestIngestESOutputNeverSpools(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
