@@ -343,6 +343,35 @@ func TestWarmupRecommendationsStayOutOfStabilization(t *testing.T) {
 	}
 }
 
+// TestNoUntrustedRecommendationsAfterADeployment: evaluations during a
+// deployment are skipped and the warm-up after it is not trusted; neither
+// may hold back the first step on trusted readings.
+func TestNoUntrustedRecommendationsAfterADeployment(t *testing.T) {
+	r := newRig(t, policy("  stabilization: {up: 30s, down: 5m}\n  warmup: 20s\n  tolerance: 0\n"), 2)
+	r.src.set("ingest", 200)
+	r.run(40*time.Second, 10*time.Second) // 10s..40s: 2 is right
+	r.scaler.deploying = true
+	r.src.set("ingest", 300) // instances are replaced: partial readings
+	r.run(30*time.Second, 10*time.Second)
+	r.scaler.deploying = false
+	// 80s, 90s: warm-up, still partial.
+	for i := 0; i < 2; i++ {
+		if d := r.step(10 * time.Second); d.Action != policies.None || !d.Clipped(policies.ClipWarmup) {
+			t.Errorf("warm-up after the deployment: %s", d.Message())
+		}
+	}
+	// 100s on: trusted readings of the true load, 6 instances.
+	r.src.set("ingest", 600)
+	counts := r.run(40*time.Second, 10*time.Second)
+	// The up window [100s, 130s] is covered by trusted readings at 130s.
+	if want := []int{2, 2, 2, 6}; fmt.Sprint(counts) != fmt.Sprint(want) {
+		t.Errorf("counts from 100s %v, want %v", counts, want)
+	}
+	if calls := r.scaler.Calls(); fmt.Sprint(calls) != "[6]" {
+		t.Errorf("scale calls %v, want [6]", calls)
+	}
+}
+
 func TestNoEvaluationDuringDeploymentAndWarmupFromItsEnd(t *testing.T) {
 	r := newRig(t, policy("  warmup: 20s\n  stabilization: {up: 0s, down: 0s}\n"), 2)
 	r.src.set("ingest", 800)
