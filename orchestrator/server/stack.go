@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/elk-project/elk/orchestrator/discovery"
 	"github.com/elk-project/elk/orchestrator/discovery/consul"
 	"github.com/elk-project/elk/orchestrator/discovery/embedded"
+	"github.com/elk-project/elk/orchestrator/discovery/nomadsvc"
 	"github.com/elk-project/elk/orchestrator/target"
 	"github.com/elk-project/elk/orchestrator/target/local"
 	"github.com/elk-project/elk/orchestrator/target/nomad"
@@ -36,6 +38,11 @@ import (
 // the entity catalog.
 type BlueprintCompiler struct {
 	Options catalog.Options
+	// AddressCheck, if set, is called when entities of an application
+	// reach other entities (or advertise themselves) by address: refs
+	// names them. Its error rejects the blueprint before anything is
+	// deployed.
+	AddressCheck func(app string, refs []string) error
 }
 
 // Compile parses and validates a blueprint and builds its entities' specs.
@@ -44,7 +51,21 @@ func (c BlueprintCompiler) Compile(filename string, data []byte) (orchestrator.A
 	if err != nil {
 		return orchestrator.App{}, err
 	}
-	specs, err := catalog.Specs(bp, c.Options)
+	opts := c.Options
+	var refs []string
+	if c.AddressCheck != nil && opts.ServiceHost != nil {
+		host := opts.ServiceHost
+		opts.ServiceHost = func(app, entity string) string {
+			if !slices.Contains(refs, entity) {
+				refs = append(refs, entity)
+			}
+			return host(app, entity)
+		}
+	}
+	specs, err := catalog.Specs(bp, opts)
+	if err == nil && len(refs) > 0 {
+		err = c.AddressCheck(bp.Name, refs)
+	}
 	if err != nil {
 		if c.Options.Target != "" && bp.Target != c.Options.Target {
 			err = fmt.Errorf("%w\n(the blueprint targets %s; this server runs the %s target)", err, bp.Target, c.Options.Target)
@@ -196,7 +217,7 @@ func NewLocal(cfg LocalConfig) (*Stack, error) {
 		reg.Close()
 		return nil, err
 	}
-	st, err := assemble(tg, kv, reg, reg.Handler(), catalog.Options{Target: blueprints.TargetLocal, ElkBinary: cfg.ElkBinary},
+	st, err := assemble(tg, kv, reg, reg.Handler(), BlueprintCompiler{Options: catalog.Options{Target: blueprints.TargetLocal, ElkBinary: cfg.ElkBinary}},
 		cfg.Prometheus, cfg.WaitTimeout, log)
 	if err != nil {
 		tg.Close()
@@ -210,7 +231,7 @@ func NewLocal(cfg LocalConfig) (*Stack, error) {
 
 // assemble builds the engines and the API over a target, a KV and a
 // registry.
-func assemble(tg target.Target, kv discovery.KV, reg discovery.Registry, regHandler http.Handler, opts catalog.Options,
+func assemble(tg target.Target, kv discovery.KV, reg discovery.Registry, regHandler http.Handler, comp BlueprintCompiler,
 	prom string, wait time.Duration, log *slog.Logger) (*Stack, error) {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -234,7 +255,7 @@ func assemble(tg target.Target, kv discovery.KV, reg discovery.Registry, regHand
 		return nil, err
 	}
 	srv, err := New(Deps{
-		Engine: eng, Compiler: BlueprintCompiler{Options: opts}, Registry: regHandler, Policies: pol.Handler(),
+		Engine: eng, Compiler: comp, Registry: regHandler, Policies: pol.Handler(),
 		PolicySink: &policySink{eng: pol, has: map[string][]string{}}, Metrics: metrics, Logger: log.With("component", "api"),
 	})
 	if err != nil {
@@ -307,6 +328,25 @@ func (s *Stack) Run(ctx context.Context) error {
 	return err
 }
 
+// Discovery backends of the nomad target.
+const (
+	// DiscoveryConsul: services in Consul, state in Consul KV, a Consul
+	// leader lock (several servers may run).
+	DiscoveryConsul = "consul"
+	// DiscoveryNomad: services in Nomad's native registry, state in a
+	// local directory, one server.
+	DiscoveryNomad = "nomad"
+)
+
+// DefaultDiscovery is the nomad target's discovery backend when none is
+// chosen: consul when CONSUL_HTTP_ADDR is set, nomad otherwise.
+func DefaultDiscovery(getenv func(string) string) string {
+	if getenv("CONSUL_HTTP_ADDR") != "" {
+		return DiscoveryConsul
+	}
+	return DiscoveryNomad
+}
+
 // NomadConfig configures a server running the nomad target. Nomad and
 // Consul are reached through their usual environment variables
 // (NOMAD_ADDR, NOMAD_TOKEN, NOMAD_NAMESPACE, NOMAD_REGION, NOMAD_CACERT...,
@@ -317,16 +357,28 @@ type NomadConfig struct {
 	// ElkBinary is the path of the elk binary on the Nomad client nodes
 	// (default "elk", found in their PATH).
 	ElkBinary string
+	// Discovery is DiscoveryConsul or DiscoveryNomad; empty:
+	// DefaultDiscovery(os.Getenv).
+	Discovery string
+	// StateDir holds the KV state with DiscoveryNomad.
+	StateDir string
 	// Prometheus, if set, answers the policies' PromQL checks.
 	Prometheus  string
 	WaitTimeout time.Duration
 	Logger      *slog.Logger
 }
 
-// NewNomad builds a server that deploys onto Nomad, registers and
-// resolves through Consul and keeps its state in Consul KV. Several
-// servers may run: the one holding the Consul lock
-// elk/orchestrator/leader serves, the others wait as standbys.
+// NewNomad builds a server that deploys onto Nomad.
+//
+// With DiscoveryConsul it registers and resolves through Consul and keeps
+// its state in Consul KV; several servers may run: the one holding the
+// Consul lock elk/orchestrator/leader serves, the others wait as standbys.
+//
+// With DiscoveryNomad the jobs register their services in Nomad's own
+// registry, the state lives in StateDir and there is no leader lock: run
+// a single server. Entities reach other entities at the address of the
+// Nomad client node they run on, so blueprints whose entities refer to
+// each other by address deploy only onto a cluster with one client node.
 func NewNomad(cfg NomadConfig) (*Stack, error) {
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:7878"
@@ -334,7 +386,20 @@ func NewNomad(cfg NomadConfig) (*Stack, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Discovery == "" {
+		cfg.Discovery = DefaultDiscovery(os.Getenv)
+	}
 	log := cfg.Logger
+	switch cfg.Discovery {
+	case DiscoveryConsul:
+		return newNomadConsul(cfg, log)
+	case DiscoveryNomad:
+		return newNomadNative(cfg, log)
+	}
+	return nil, fmt.Errorf("server: unknown discovery %q (consul or nomad)", cfg.Discovery)
+}
+
+func newNomadConsul(cfg NomadConfig, log *slog.Logger) (*Stack, error) {
 	tg, err := nomad.New(nomad.Config{Logger: log.With("component", "nomad")})
 	if err != nil {
 		return nil, err
@@ -354,11 +419,67 @@ func NewNomad(cfg NomadConfig) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := assemble(tg, kv, reg, nil, catalog.Options{Target: blueprints.TargetNomad, ElkBinary: cfg.ElkBinary},
+	st, err := assemble(tg, kv, reg, nil, BlueprintCompiler{Options: catalog.Options{Target: blueprints.TargetNomad, ElkBinary: cfg.ElkBinary}},
 		cfg.Prometheus, cfg.WaitTimeout, log)
 	if err != nil {
 		return nil, err
 	}
+	log.Info("nomad target: discovery in Consul (services, health checks), state in Consul KV, leader lock elk/orchestrator/leader")
 	st.Addr, st.lock, st.listen = "http://"+cfg.Listen, lock, cfg.Listen
+	return st, nil
+}
+
+// nodeAddress is the address of the Nomad client node an allocation runs
+// on, interpolated by Nomad.
+const nodeAddress = "${attr.unique.network.ip-address}"
+
+func newNomadNative(cfg NomadConfig, log *slog.Logger) (*Stack, error) {
+	if cfg.StateDir == "" {
+		return nil, errors.New("server: state directory is required with nomad discovery")
+	}
+	tg, err := nomad.New(nomad.Config{Jobs: nomad.JobOptions{ServiceProvider: "nomad"}, Logger: log.With("component", "nomad")})
+	if err != nil {
+		return nil, err
+	}
+	reg, err := nomadsvc.New(nomadsvc.Config{Logger: log.With("component", "nomad-services")})
+	if err != nil {
+		return nil, err
+	}
+	kvDir := filepath.Join(cfg.StateDir, "kv")
+	kv, err := embedded.NewDirKV(kvDir)
+	if err != nil {
+		return nil, err
+	}
+	comp := BlueprintCompiler{
+		Options: catalog.Options{Target: blueprints.TargetNomad, ElkBinary: cfg.ElkBinary,
+			ServiceHost: func(string, string) string { return nodeAddress }},
+		AddressCheck: func(app string, refs []string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			n, err := reg.ClientNodes(ctx)
+			if err != nil {
+				return fmt.Errorf("application %s: entities %s are reached by address: %w", app, strings.Join(refs, ", "), err)
+			}
+			if n != 1 {
+				return fmt.Errorf("application %s: entities %s are reached by address, which without Consul "+
+					"(Nomad's service registry) works only on a Nomad cluster with one client node; this one has %d ready: "+
+					"run elk server with CONSUL_HTTP_ADDR set (--discovery consul)", app, strings.Join(refs, ", "), n)
+			}
+			return nil
+		},
+	}
+	st, err := assemble(tg, kv, reg, nil, comp, cfg.Prometheus, cfg.WaitTimeout, log)
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
+	}
+	log.Info("nomad target without Consul: services in Nomad's service registry (provider nomad), state in a local directory, no leader lock",
+		"state", kvDir)
+	log.Warn("single server only: high availability (several servers, leader lock) needs Consul (CONSUL_HTTP_ADDR, --discovery consul); " +
+		"entities that refer to each other by address deploy only onto a one-node cluster")
+	st.Addr, st.listener = "http://"+l.Addr().String(), l
 	return st, nil
 }
