@@ -70,16 +70,11 @@ func (d *Decoder) Decode(b []byte, dg *Datagram) error {
 		if len(b)-off < sizeSampleHeader {
 			return errAt(ReasonTruncated, len(b), "sample")
 		}
-		format := DataFormat(be32(b, off))
-		length := be32(b, off+4)
 		start := off + sizeSampleHeader
-		// Lengths are XDR opaque lengths: the data is padded to 4 bytes.
-		padded := (uint64(length) + 3) &^ 3
-		if padded > uint64(len(b)-start) {
+		format, s, end, ok := opaque(b, off)
+		if !ok {
 			return errAt(ReasonTruncated, off+4, "sample")
 		}
-		s := b[start : start+int(length) : start+int(length)]
-		end := start + int(padded)
 		switch format {
 		case SampleFlow, SampleFlowExpanded:
 			err = d.decodeFlowSample(s, start, format == SampleFlowExpanded, dg)
@@ -158,6 +153,22 @@ func (dg *Datagram) reserve(b []byte, off, n int) {
 	dg.Flows = grow(dg.Flows, nf)
 	dg.Counters = grow(dg.Counters, nc)
 	dg.Discards = grow(dg.Discards, nd)
+}
+
+// opaque reads the structure at b[off:]: a data_format word, a length word
+// and length bytes of data padded to 4 bytes (an XDR opaque). It returns the
+// data and the offset just past the padding; ok is false when the padded
+// data runs past the end of b. The caller has checked that the two words
+// are there.
+func opaque(b []byte, off int) (format DataFormat, data []byte, end int, ok bool) {
+	format = DataFormat(be32(b, off))
+	length := be32(b, off+4)
+	start := off + sizeSampleHeader
+	padded := (uint64(length) + 3) &^ 3
+	if padded > uint64(len(b)-start) {
+		return format, nil, 0, false
+	}
+	return format, b[start : start+int(length) : start+int(length)], start + int(padded), true
 }
 
 // grow returns s (of length 0) with capacity for at least n elements. The
@@ -342,15 +353,11 @@ func (d *Decoder) decodeFlowRecords(s []byte, off, base int, n uint32, fd *FlowD
 		if len(s)-off < 8 {
 			return errAt(ReasonBadLength, base+off, "flow_record")
 		}
-		format := DataFormat(be32(s, off))
-		length := be32(s, off+4)
-		start := off + 8
-		padded := (uint64(length) + 3) &^ 3
-		if padded > uint64(len(s)-start) {
+		start := off + sizeSampleHeader
+		format, r, end, ok := opaque(s, off)
+		if !ok {
 			return errAt(ReasonBadLength, base+off+4, "flow_record")
 		}
-		r := s[start : start+int(length) : start+int(length)]
-		end := start + int(padded)
 		rbase := base + start
 		fd.Records = append(fd.Records, format)
 		switch format {
@@ -566,15 +573,11 @@ func decodeCounterSample(s []byte, base int, expanded bool, dg *Datagram) error 
 		if len(s)-off < 8 {
 			return errAt(ReasonBadLength, base+off, "counter_record")
 		}
-		format := DataFormat(be32(s, off))
-		length := be32(s, off+4)
-		start := off + 8
-		padded := (uint64(length) + 3) &^ 3
-		if padded > uint64(len(s)-start) {
+		start := off + sizeSampleHeader
+		format, r, end, ok := opaque(s, off)
+		if !ok {
 			return errAt(ReasonBadLength, base+off+4, "counter_record")
 		}
-		r := s[start : start+int(length) : start+int(length)]
-		end := start + int(padded)
 		rbase := base + start
 		c.Records = append(c.Records, format)
 		switch format {
