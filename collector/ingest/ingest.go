@@ -23,6 +23,7 @@ import (
 
 	"github.com/elk-project/elk/collector/sink"
 	"github.com/elk-project/elk/collector/sink/kafka"
+	"github.com/elk-project/elk/collector/sink/sinkmetrics"
 )
 
 // Config configures an Ingest worker.
@@ -97,32 +98,35 @@ func New(cfg Config, deps Deps) (*Ingest, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	reg := deps.Registry
+	r := &sinkmetrics.Registrar{Reg: deps.Registry}
 	in := &Ingest{
 		cfg:  cfg,
 		deps: deps,
 		log:  deps.Logger.With("group", cfg.Group, "topic", cfg.Topic),
-		consumed: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		consumed: sinkmetrics.Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "elk_sink_consumed_records_total",
 			Help: "Kafka records consumed by the ingest worker.",
 		}, []string{"group", "topic"})),
-		bad: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		bad: sinkmetrics.Register(r, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "elk_sink_consumed_invalid_records_total",
 			Help: "Consumed Kafka records that were not elk documents (skipped).",
 		})),
-		commits: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		commits: sinkmetrics.Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "elk_sink_offset_commits_total",
 			Help: "Offset commits after the output acknowledged a batch, by result (ok, error).",
 		}, []string{"result"})),
-		lag: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		lag: sinkmetrics.Register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "elk_sink_consumer_lag_records",
 			Help: "Records of a partition not yet committed by the consumer group.",
 		}, []string{"group", "topic", "partition"})),
-		batchDocs: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
+		batchDocs: sinkmetrics.Register(r, prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "elk_sink_consumed_batch_documents",
 			Help:    "Documents per consumed batch (one bulk write and one offset commit each).",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 9),
 		})),
+	}
+	if r.Err != nil {
+		return nil, r.Err
 	}
 	return in, nil
 }
@@ -254,21 +258,4 @@ func (in *Ingest) lagLoop(ctx context.Context, adm *kadm.Client) {
 			}
 		}
 	}
-}
-
-// register registers c, or returns the collector already registered under
-// the same description.
-func register[T prometheus.Collector](reg *prometheus.Registry, c T) T {
-	if reg == nil {
-		return c
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(T); ok {
-				return existing
-			}
-		}
-	}
-	return c
 }

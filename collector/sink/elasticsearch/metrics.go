@@ -1,8 +1,6 @@
 package elasticsearch
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/elk-project/elk/collector/sink/sinkmetrics"
@@ -33,23 +31,6 @@ type metrics struct {
 	templateInits prometheus.Counter
 }
 
-// register registers c, or returns the collector already registered under
-// the same description (several sinks share one registry).
-func register[T prometheus.Collector](reg *prometheus.Registry, c T) T {
-	if reg == nil {
-		return c
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(T); ok {
-				return existing
-			}
-		}
-	}
-	return c
-}
-
 func newMetrics(reg *prometheus.Registry, name string) (*metrics, error) {
 	docs, err := sinkmetrics.New(reg, name)
 	if err != nil {
@@ -57,49 +38,54 @@ func newMetrics(reg *prometheus.Registry, name string) (*metrics, error) {
 	}
 	l := prometheus.Labels{"sink": name}
 	sinkOnly := []string{"sink"}
-	return &metrics{
+	r := &sinkmetrics.Registrar{Reg: reg}
+	m := &metrics{
 		docs: docs,
-		bulkDuration: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		bulkDuration: sinkmetrics.Register(r, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "elk_sink_bulk_duration_seconds",
 			Help:    "Duration of one bulk request to the destination.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 13),
 		}, sinkOnly)).With(l),
-		bulkBytes: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		bulkBytes: sinkmetrics.Register(r, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "elk_sink_bulk_request_bytes",
 			Help:    "Size of one bulk request body.",
 			Buckets: prometheus.ExponentialBuckets(1024, 4, 9),
 		}, sinkOnly)).With(l),
-		bulkErrors: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		bulkErrors: sinkmetrics.Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "elk_sink_bulk_request_errors_total",
 			Help: "Bulk requests that failed as a whole (connection error, 5xx after retries).",
 		}, sinkOnly)).With(l),
-		retries: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		retries: sinkmetrics.Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "elk_sink_retries_total",
 			Help: "Documents sent again after a transient failure (429, 5xx, connection error).",
 		}, sinkOnly)).With(l),
-		backlog: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		backlog: sinkmetrics.Register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "elk_sink_backlog_documents",
 			Help: "Documents accepted by the sink and not yet acknowledged by the destination (client-side queue depth).",
 		}, sinkOnly)).With(l),
-		spooled: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		spooled: sinkmetrics.Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "elk_sink_spooled_documents_total",
 			Help: "Documents appended to the on-disk spool; each is counted again in elk_sink_documents_total when it drains (its final outcome).",
 		}, sinkOnly)).With(l),
-		spoolBytes: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		spoolBytes: sinkmetrics.Register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "elk_sink_spool_bytes",
 			Help: "Bytes waiting in the on-disk spool.",
 		}, sinkOnly)).With(l),
-		spoolDocs: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		spoolDocs: sinkmetrics.Register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "elk_sink_spool_documents",
 			Help: "Documents waiting in the on-disk spool.",
 		}, sinkOnly)).With(l),
-		spoolAge: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		spoolAge: sinkmetrics.Register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "elk_sink_spool_oldest_age_seconds",
 			Help: "Age of the oldest spooled document (0 when the spool is empty).",
 		}, sinkOnly)).With(l),
-		templateInits: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		templateInits: sinkmetrics.Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "elk_sink_template_installs_total",
 			Help: "Index templates installed or updated by the sink.",
 		}, sinkOnly)).With(l),
-	}, nil
+	}
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	return m, nil
 }

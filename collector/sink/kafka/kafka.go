@@ -124,19 +124,14 @@ func New(cfg Config, deps Deps) (*Sink, error) {
 		cl.Close()
 		return nil, err
 	}
-	back := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	r := &sinkmetrics.Registrar{Reg: deps.Registry}
+	back := sinkmetrics.Register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "elk_sink_backlog_documents",
 		Help: "Documents accepted by the sink and not yet acknowledged by the destination (client-side queue depth).",
-	}, []string{"sink"})
-	if deps.Registry != nil {
-		if err := deps.Registry.Register(back); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) {
-				if existing, ok := are.ExistingCollector.(*prometheus.GaugeVec); ok {
-					back = existing
-				}
-			}
-		}
+	}, []string{"sink"}))
+	if r.Err != nil {
+		cl.Close()
+		return nil, r.Err
 	}
 	s := &Sink{
 		cfg:  cfg,

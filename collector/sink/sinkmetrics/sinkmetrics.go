@@ -50,15 +50,10 @@ func New(reg *prometheus.Registry, name string) (*Metrics, error) {
 		Name: "elk_sink_rotations_total",
 		Help: "Output file rotations.",
 	}, []string{"sink"})
-	var err error
-	if docs, err = register(reg, docs); err != nil {
-		return nil, err
-	}
-	if bytes, err = register(reg, bytes); err != nil {
-		return nil, err
-	}
-	if rot, err = register(reg, rot); err != nil {
-		return nil, err
+	r := &Registrar{Reg: reg}
+	docs, bytes, rot = Register(r, docs), Register(r, bytes), Register(r, rot)
+	if r.Err != nil {
+		return nil, r.Err
 	}
 	return &Metrics{
 		name:      name,
@@ -69,20 +64,35 @@ func New(reg *prometheus.Registry, name string) (*Metrics, error) {
 	}, nil
 }
 
-func register(reg *prometheus.Registry, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
-	if reg == nil {
-		return c, nil
+// Registrar registers collectors in a registry that several sinks (and the
+// ingest worker) share: a collector already registered under the same
+// description is reused instead of failing. The first other error (a name
+// registered with another type or other labels) is kept in Err.
+type Registrar struct {
+	Reg *prometheus.Registry // nil: collectors work but are not exported
+	Err error
+}
+
+// Register registers c with r, or returns the collector registered before
+// under the same description.
+func Register[T prometheus.Collector](r *Registrar, c T) T {
+	if r.Reg == nil {
+		return c
 	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing, nil
-			}
+	err := r.Reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(T); ok {
+			return existing
 		}
-		return nil, fmt.Errorf("register sink metrics: %w", err)
 	}
-	return c, nil
+	if r.Err == nil {
+		r.Err = fmt.Errorf("register sink metrics: %w", err)
+	}
+	return c
 }
 
 // Counter returns the document counter for tenant and outcome.
