@@ -2,8 +2,6 @@ package orchestrator
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -95,13 +93,6 @@ type Progress struct {
 	Entity  string  `json:"entity,omitempty"`
 	Events  []Event `json:"events"`
 	Resumed bool    `json:"resumed,omitempty"`
-}
-
-func specHash(s target.Spec) string {
-	s.Count = 0
-	b, _ := json.Marshal(s)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8])
 }
 
 // specDiff names the fields that differ between two specs.

@@ -9,14 +9,8 @@ import (
 	"github.com/elk-project/elk/collector/sflow"
 )
 
-// The helpers below append JSON fragments. A "k" helper writes `"key":`,
-// the others values; callers place the commas.
-
-func appendKey(b []byte, k string) []byte {
-	b = append(b, '"')
-	b = append(b, k...)
-	return append(b, '"', ':')
-}
+// The helpers below append JSON values (keys are literal strings at the
+// call sites); callers place the commas.
 
 // appendString appends s as a JSON string, escaping as needed.
 func appendString(b []byte, s string) []byte {

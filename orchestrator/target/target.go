@@ -5,6 +5,9 @@ package target
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -37,6 +40,16 @@ type Spec struct {
 	// Tags and Meta are propagated to discovery registrations and jobs.
 	Tags []string
 	Meta map[string]string
+}
+
+// Hash identifies what the spec runs, regardless of its count: two specs
+// with the same hash differ at most in Count, so a target can tell a scale
+// from a change that needs new instances.
+func (s Spec) Hash() string {
+	s.Count = 0
+	b, _ := json.Marshal(s)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }
 
 // Port is a named port of an entity.

@@ -534,7 +534,7 @@ func (t *Target) restore() error {
 			continue
 		}
 		k := key{spec.App, spec.Entity}
-		e := &entity{key: k, spec: spec, hash: specHash(spec), dir: filepath.Dir(sp), instances: map[int]*instance{}}
+		e := &entity{key: k, spec: spec, hash: spec.Hash(), dir: filepath.Dir(sp), instances: map[int]*instance{}}
 		t.entities[k] = e
 		pids, _ := filepath.Glob(filepath.Join(e.dir, "*.pid.json"))
 		recorded := map[int]*pidFile{}

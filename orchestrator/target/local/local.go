@@ -6,8 +6,6 @@ package local
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -176,13 +174,6 @@ func (t *Target) appsDir() string { return filepath.Join(t.cfg.StateDir, "apps")
 
 func (t *Target) entityDir(k key) string { return filepath.Join(t.appsDir(), k.app, k.entity) }
 
-func specHash(s target.Spec) string {
-	s.Count = 0
-	b, _ := json.Marshal(s)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8])
-}
-
 func (t *Target) validate(spec target.Spec) error {
 	var errs []error
 	if !namePattern.MatchString(spec.App) {
@@ -293,7 +284,7 @@ func (t *Target) Apply(ctx context.Context, spec target.Spec) error {
 
 	e.ops.Lock()
 	defer e.ops.Unlock()
-	hash := specHash(spec)
+	hash := spec.Hash()
 	t.mu.Lock()
 	if t.entities[k] != e { // removed meanwhile
 		t.mu.Unlock()

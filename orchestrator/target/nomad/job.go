@@ -1,9 +1,6 @@
 package nomad
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -108,14 +105,6 @@ func interpolate(s string, spec target.Spec, o JobOptions) string {
 	})
 }
 
-// SpecHash identifies a spec regardless of its count.
-func SpecHash(spec target.Spec) string {
-	spec.Count = 0
-	data, _ := json.Marshal(spec)
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:8])
-}
-
 // Job renders the Nomad job that runs spec: one job "<app>-<entity>" with
 // one group and one task (raw_exec for commands, docker for images), a
 // scaling block, the ports, and a service registration with its check.
@@ -127,7 +116,7 @@ func Job(spec target.Spec, o JobOptions) (*api.Job, error) {
 	id := JobID(spec.App, spec.Entity)
 	job := &api.Job{ID: &id, Name: &id, Type: new("service")}
 	job.Datacenters = o.Datacenters
-	job.Meta = map[string]string{MetaApp: spec.App, MetaEntity: spec.Entity, MetaSpec: SpecHash(spec)}
+	job.Meta = map[string]string{MetaApp: spec.App, MetaEntity: spec.Entity, MetaSpec: spec.Hash()}
 	if spec.Type != "" {
 		job.Meta[MetaType] = spec.Type
 	}

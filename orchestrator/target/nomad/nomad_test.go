@@ -107,11 +107,11 @@ func TestJobRendering(t *testing.T) {
 	// The hash ignores the count.
 	a, b := demoSpec(), demoSpec()
 	b.Count = 7
-	if SpecHash(a) != SpecHash(b) {
+	if a.Hash() != b.Hash() {
 		t.Errorf("spec hash depends on count")
 	}
 	b.Command = append(b.Command, "--x")
-	if SpecHash(a) == SpecHash(b) {
+	if a.Hash() == b.Hash() {
 		t.Errorf("spec hash ignores the command")
 	}
 }
@@ -162,7 +162,7 @@ func jobInfoWithSpec(t *testing.T, spec target.Spec) map[string]any {
 	if err := json.Unmarshal(loadFixture(t, "job-info").Body, &job); err != nil {
 		t.Fatal(err)
 	}
-	job["Meta"].(map[string]any)[MetaSpec] = SpecHash(spec)
+	job["Meta"].(map[string]any)[MetaSpec] = spec.Hash()
 	return job
 }
 
