@@ -114,6 +114,10 @@ const (
 	downWindow   = 20 * time.Second
 	interval     = 2 * time.Second
 	rateWindow   = 10 * time.Second
+	// warmup covers the rate window and one scrape: until then a new
+	// collector's rate() under-counts its share (its series starts at the
+	// first scrape, with the datagrams it took before that already in it).
+	warmup = rateWindow + 2*time.Second
 )
 
 // TestSpikeScalesCollectors runs the spike scenario end to end and prints
@@ -156,8 +160,8 @@ entities:
             on_missing: up_only
         controls:
           stabilization: {up: %s, down: %s}
-          warmup: 4s
-`, port, filepath.Join(dir, "flows.ndjson"), interval, check, perCollector, upWindow, downWindow)
+          warmup: %s
+`, port, filepath.Join(dir, "flows.ndjson"), interval, check, perCollector, upWindow, downWindow, warmup)
 
 	stack, err := server.NewLocal(server.LocalConfig{Listen: "127.0.0.1:0", StateDir: filepath.Join(dir, "state"),
 		ElkBinary: elkBin, Prometheus: prom, WaitTimeout: 30 * time.Second})
@@ -193,7 +197,9 @@ entities:
 		}()
 	}
 
-	total := spikeAt + spikeFor + downWindow + 50*time.Second
+	// The way down may take two steps, each a down window of evidence and
+	// the second after a warm-up; the loop ends as soon as one is left.
+	total := spikeAt + spikeFor + rateWindow + 2*(downWindow+warmup) + 40*time.Second
 	agent := exec.CommandContext(ctx, elkBin, "agent", "--target", fmt.Sprintf("127.0.0.1:%d", port),
 		"--rate", fmt.Sprint(baseRate), "--scenario", "spike", "--spike-factor", fmt.Sprint(spikeFactor),
 		"--spike-at", spikeAt.String(), "--spike-for", spikeFor.String(), "--spike-every", "24h", "--duration", total.String())
@@ -289,12 +295,13 @@ entities:
 	if reached == 0 {
 		t.Fatalf("the collectors never reached %d instances during the spike", needed)
 	}
-	// Bound: the rate window must fill (rateWindow), the scrape and the
-	// evaluation run (an interval each), the up window passes, and new
-	// collectors start. While the window fills the recommendation ramps,
-	// so the count may rise in two steps, the second after the warm-up:
-	// allow 20s for that and for process start-up.
-	bound := spikeAt + rateWindow + upWindow + 2*interval + 20*time.Second
+	// Bound: while the rate window fills the recommendation ramps, so the
+	// count rises in two steps. The first comes once an up window of
+	// readings asks for more (upWindow plus an evaluation interval); the
+	// second once the warm-up has passed and another up window of trusted
+	// readings asks for the rest. Allow an interval each for the scrape
+	// and the evaluation, and 12s for processes starting on a busy machine.
+	bound := spikeAt + 2*upWindow + warmup + 3*interval + 12*time.Second
 	t.Logf("reached %d collectors %s after the spike started (bound %s); back to 1 at %s (spike ended at %s, down window %s)",
 		needed, reached-spikeAt, bound-spikeAt, back, spikeAt+spikeFor, downWindow)
 	if reached > bound {
