@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -104,6 +105,9 @@ type Receiver struct {
 	queues  []chan *Packet
 	free    chan *Packet
 	metrics metrics
+	// stopping is set when Run's context ends: readers then drain what the
+	// kernel already queued and close their sockets.
+	stopping atomic.Bool
 }
 
 type metrics struct {
@@ -216,9 +220,14 @@ func (r *Receiver) initMetrics() error {
 // Addr is the bound address (useful with port 0).
 func (r *Receiver) Addr() netip.AddrPort { return r.addr }
 
-// Run reads until ctx ends, then closes the sockets, lets the workers drain
-// their queues and calls every Handler's Close. It returns after all of
-// that; a read error other than the shutdown is returned.
+// Run reads until ctx ends, then reads what the kernel already queued on
+// each socket (Linux; elsewhere the sockets close at once) and closes them,
+// lets the workers drain their queues and calls every Handler's Close. It
+// returns after all of that; a read error other than the shutdown is
+// returned. Once a socket of a shared port closes, the kernel hands the
+// port's datagrams to the other sockets of its SO_REUSEPORT group, so a
+// collector scaled down loses only what arrives in the instant between its
+// last read and the close.
 func (r *Receiver) Run(ctx context.Context) error {
 	var workers sync.WaitGroup
 	for i, q := range r.queues {
@@ -239,8 +248,9 @@ func (r *Receiver) Run(ctx context.Context) error {
 		}()
 	}
 	stop := context.AfterFunc(ctx, func() {
+		r.stopping.Store(true)
 		for _, c := range r.conns {
-			c.Close()
+			stopReading(c)
 		}
 	})
 	readers.Wait()

@@ -223,6 +223,32 @@ func TestQueueFullDrops(t *testing.T) {
 	}
 }
 
+// TestStopDrainsSocketBuffers: datagrams the kernel already queued on the
+// socket when the receiver is told to stop are read and handled, not
+// discarded with the socket: a collector scaled down keeps what it was
+// given. The worker is blocked, so they pile up in the kernel's buffer.
+func TestStopDrainsSocketBuffers(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the drain on stop is Linux-only")
+	}
+	h := start(t, Config{Sockets: 1, Workers: 1, Queue: 1, Batch: 4}, true)
+	addr := net.UDPAddrFromAddrPort(h.r.Addr())
+	send(t, addr, 1, 300)
+	h.cancel()
+	time.Sleep(100 * time.Millisecond) // the stop has begun while 290+ wait in the kernel
+	h.unblock()
+	if err := <-h.done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	h.done <- nil
+	if got := h.count.Load(); got != 300 {
+		t.Errorf("handled %d of the 300 datagrams sent before the stop", got)
+	}
+	if kd := counter(t, h.reg, "elk_collector_kernel_drops_total"); kd != 0 {
+		t.Errorf("kernel drops %v", kd)
+	}
+}
+
 func TestKernelDropsCounted(t *testing.T) {
 	// A tiny receive buffer and a blocked reader: the kernel must drop,
 	// and SO_RXQ_OVFL must report it.

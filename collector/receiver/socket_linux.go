@@ -5,9 +5,11 @@ package receiver
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"syscall"
 	"time"
 	"unsafe"
@@ -135,6 +137,10 @@ func (r *Receiver) read(socket int, c *net.UDPConn) error {
 			if isClosed(err) {
 				return nil
 			}
+			if errors.Is(err, os.ErrDeadlineExceeded) && r.stopping.Load() {
+				br.drain(c)
+				return nil
+			}
 			return fmt.Errorf("socket %d: %w", socket, err)
 		}
 		if br.errno != 0 {
@@ -150,6 +156,36 @@ func (r *Receiver) read(socket int, c *net.UDPConn) error {
 			br.pkts[i] = r.dispatch(br.pkts[i])
 		}
 	}
+}
+
+// drainLimit bounds how long a stopping reader keeps reading a socket that
+// never runs dry (a flood): what is left then is discarded with the socket.
+const drainLimit = 2 * time.Second
+
+// stopReading wakes the socket's reader, which then drains and closes it.
+func stopReading(c *net.UDPConn) { c.SetReadDeadline(time.Now()) }
+
+// drain reads what the kernel has already queued on the socket, without
+// waiting for more, dispatches it and closes the socket.
+func (br *batchReader) drain(c *net.UDPConn) {
+	defer c.Close()
+	until := time.Now().Add(drainLimit)
+	for time.Now().Before(until) {
+		br.prepare()
+		more := false
+		if err := br.rc.Control(func(fd uintptr) { more = br.recvmmsg(fd) }); err != nil || !more {
+			return
+		}
+		if br.errno != 0 {
+			return
+		}
+		now := time.Now()
+		for i := 0; i < br.n; i++ {
+			br.fill(i, now)
+			br.pkts[i] = br.r.dispatch(br.pkts[i])
+		}
+	}
+	br.r.log.Warn("socket still receiving after draining for the limit; closing it", "socket", br.socket, "limit", drainLimit)
 }
 
 func (br *batchReader) prepare() {

@@ -25,6 +25,10 @@ func (r *Receiver) listen() error {
 	return nil
 }
 
+// stopReading closes the socket: off Linux a stopping reader does not drain
+// what the kernel queued.
+func stopReading(c *net.UDPConn) { c.Close() }
+
 // read reads batches with x/net's PacketConn.ReadBatch (recvmmsg where the
 // system has it; one datagram per call elsewhere). Unlike the Linux reader
 // it allocates the sender address of each datagram. The ipv4 PacketConn
