@@ -241,16 +241,15 @@ func (c *Collector) Run(ctx context.Context) error {
 	}
 	// Concurrently: an output waiting for an unreachable destination must
 	// not use up the other outputs' shutdown time.
+	// Close flushes: an output with a spool returns once its documents are
+	// acknowledged or safely spooled, so a collector stopped during an
+	// outage exits promptly and leaves its spool to the others.
 	c.eachSink(func(s sink.Sink) {
-		ferr := s.Flush(sctx)
-		cerr := s.Close(sctx)
+		err := s.Close(sctx)
 		errMu.Lock()
 		defer errMu.Unlock()
-		if ferr != nil {
-			errs = append(errs, fmt.Errorf("flush %s: %w", s.Name(), ferr))
-		}
-		if cerr != nil {
-			errs = append(errs, fmt.Errorf("close %s: %w", s.Name(), cerr))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", s.Name(), err))
 		}
 	})
 	if srv != nil {

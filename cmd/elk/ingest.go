@@ -183,8 +183,23 @@ func collectorESOutput(rest string, getenv func(string) string, log *slog.Logger
 			cfg.SpoolAlternates = append(cfg.SpoolAlternates, cfg.SpoolDir+"."+filepath.Base(inst))
 		}
 		cfg.SpoolAlternates = append(cfg.SpoolAlternates, fmt.Sprintf("%s.pid-%d", cfg.SpoolDir, os.Getpid()))
+		// Spools of this output left by collectors that have stopped are
+		// drained by the ones still running.
+		cfg.SpoolAdopt = []string{globEscape(cfg.SpoolDir), globEscape(cfg.SpoolDir) + ".*"}
 	}
 	return cfg, nil
+}
+
+// globEscape quotes the glob metacharacters of a path.
+func globEscape(p string) string {
+	var b strings.Builder
+	for _, r := range p {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // ingestESOutput parses elk ingest's elasticsearch:URL output. Ingest never

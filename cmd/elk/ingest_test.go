@@ -108,6 +108,32 @@ func TestCollectorESOutputSpoolsByDefault(t *testing.T) {
 	if !slices.Equal(explicit.SpoolAlternates, want) {
 		t.Errorf("alternates %v, want %v", explicit.SpoolAlternates, want)
 	}
+	// Every spool of the output is adopted by the collectors still running,
+	// and the patterns match the alternates (and nothing else).
+	for _, dir := range append([]string{explicit.SpoolDir}, want...) {
+		if !matchesAny(explicit.SpoolAdopt, dir) {
+			t.Errorf("spool %s is not matched by the adopt patterns %v", dir, explicit.SpoolAdopt)
+		}
+	}
+	if matchesAny(explicit.SpoolAdopt, "/var/spool/elk-other") {
+		t.Errorf("adopt patterns %v match another output's spool", explicit.SpoolAdopt)
+	}
+	if off.SpoolAdopt != nil {
+		t.Errorf("spool=off adopts %v", off.SpoolAdopt)
+	}
+	odd, _ := collectorESOutput("http://127.0.0.1:9200?spool=/var/spool/e[1]*", none, discardLog)
+	if !matchesAny(odd.SpoolAdopt, "/var/spool/e[1]*.pid-7") || matchesAny(odd.SpoolAdopt, "/var/spool/e1x.pid-7") {
+		t.Errorf("glob characters in the spool path are not quoted: %v", odd.SpoolAdopt)
+	}
+}
+
+func matchesAny(patterns []string, p string) bool {
+	for _, pat := range patterns {
+		if ok, _ := filepath.Match(pat, p); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func TestCollectorESOutputUnwritableStateDir(t *testing.T) {

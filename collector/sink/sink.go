@@ -38,7 +38,9 @@ type Doc struct {
 //
 // Flush blocks until everything accepted so far is acknowledged by the
 // destination (or counted as lost). Close flushes and releases resources;
-// no Write may follow it.
+// no Write may follow it. A sink with durable storage of its own (the
+// Elasticsearch spool) may close while its destination is unreachable once
+// everything accepted is acknowledged or held there for a later run.
 type Sink interface {
 	Name() string
 	Write(ctx context.Context, docs []Doc) error

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -62,6 +63,14 @@ type Config struct {
 	// documents with deterministic ids for the same cluster, so whichever
 	// sink drains a directory later, nothing is indexed twice.
 	SpoolAlternates []string
+	// SpoolAdopt lists glob patterns of spool directories other sinks of
+	// the same output may have left behind (typically SpoolDir and
+	// SpoolDir+".*"). While the cluster is healthy and its own spool is
+	// empty, the sink drains every matching directory nobody holds: a
+	// collector stopped or scaled down while the cluster was unreachable
+	// leaves its spool, and a survivor delivers it. Emptied directories
+	// other than SpoolDir are removed.
+	SpoolAdopt []string
 	// SpoolMaxBytes bounds the spool (default 1 GiB). Documents that do not
 	// fit are counted as failed.
 	SpoolMaxBytes int64
@@ -120,6 +129,11 @@ func (c *Config) Validate() error {
 	}
 	if c.IndexPrefix != "" && c.IndexPrefix != strings.ToLower(c.IndexPrefix) {
 		errs = append(errs, fmt.Errorf("index prefix %q must be lowercase", c.IndexPrefix))
+	}
+	for _, pat := range c.SpoolAdopt {
+		if _, err := filepath.Match(pat, ""); err != nil {
+			errs = append(errs, fmt.Errorf("spool adopt pattern %q: %w", pat, err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -28,6 +28,7 @@ type metrics struct {
 	spoolBytes    prometheus.Gauge
 	spoolDocs     prometheus.Gauge
 	spoolAge      prometheus.Gauge
+	adopted       prometheus.Counter
 	templateInits prometheus.Counter
 }
 
@@ -78,6 +79,10 @@ func newMetrics(reg *prometheus.Registry, name string) (*metrics, error) {
 		spoolAge: sinkmetrics.Register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "elk_sink_spool_oldest_age_seconds",
 			Help: "Age of the oldest spooled document (0 when the spool is empty).",
+		}, sinkOnly)).With(l),
+		adopted: sinkmetrics.Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "elk_sink_spool_adopted_documents_total",
+			Help: "Documents found in spools other sinks left behind (stopped while the destination was unreachable), drained by this sink.",
 		}, sinkOnly)).With(l),
 		templateInits: sinkmetrics.Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "elk_sink_template_installs_total",

@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -31,6 +33,9 @@ type Sink struct {
 	client *es.Client
 	bi     esutil.BulkIndexer
 	spool  *spool
+	// adopted is another sink's spool being drained (see Config.SpoolAdopt);
+	// only maintainLoop sets it.
+	adopted atomic.Pointer[spool]
 
 	slots    chan struct{} // one token per in-flight document
 	inflight atomic.Int64
@@ -469,6 +474,7 @@ func (s *Sink) signal() {
 func (s *Sink) maintainLoop() {
 	defer s.wg.Done()
 	attempt := 0
+	var lastAdopt time.Time
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -490,10 +496,15 @@ func (s *Sink) maintainLoop() {
 			continue
 		}
 		if s.spool != nil && !s.spool.empty() {
-			if err := s.drainOne(); err != nil {
+			if err := s.drainOne(s.spool); err != nil {
 				s.log.Error("draining spool", "error", err)
 				s.sleep(time.Second)
 			}
+			continue
+		}
+		if len(s.cfg.SpoolAdopt) > 0 && time.Since(lastAdopt) >= adoptEvery {
+			lastAdopt = time.Now()
+			s.adoptSpools()
 			continue
 		}
 		select {
@@ -514,11 +525,95 @@ func (s *Sink) sleep(d time.Duration) {
 	}
 }
 
+// adoptEvery is how often a sink looks for spools other sinks left behind.
+var adoptEvery = 10 * time.Second
+
+// adoptSpools drains the spool directories matching Config.SpoolAdopt that
+// no live sink holds, one segment at a time, and removes the emptied ones
+// (never SpoolDir itself). It stops when the cluster goes away again; what
+// is left stays on disk for the next round.
+func (s *Sink) adoptSpools() {
+	for _, dir := range s.adoptable() {
+		if s.runCtx.Err() != nil || !s.isHealthy() {
+			return
+		}
+		sp, err := openSpool(dir, s.cfg.SpoolMaxBytes, s.now)
+		if err != nil {
+			if !errors.Is(err, ErrSpoolInUse) {
+				s.log.Warn("cannot open a spool left by another sink", "dir", dir, "error", err)
+			}
+			continue
+		}
+		if _, n, _ := sp.stats(); n > 0 {
+			s.log.Info("draining a spool another sink left behind", "dir", dir, "documents", n)
+			s.m.adopted.Add(float64(n))
+			s.adopted.Store(sp)
+			for !sp.empty() && s.isHealthy() && s.runCtx.Err() == nil {
+				if err := s.drainOne(sp); err != nil {
+					s.log.Warn("draining an adopted spool", "dir", dir, "error", err)
+					break
+				}
+			}
+			s.adopted.Store(nil)
+			s.updateSpoolGauges()
+		}
+		if sp.empty() && filepath.Clean(dir) != filepath.Clean(s.cfg.SpoolDir) {
+			if err := sp.removeDir(); err != nil {
+				s.log.Warn("removing an emptied spool directory", "dir", dir, "error", err)
+			}
+			continue
+		}
+		if err := sp.close(); err != nil {
+			s.log.Warn("closing an adopted spool", "dir", dir, "error", err)
+		}
+	}
+}
+
+// adoptable lists the directories matching Config.SpoolAdopt, without this
+// sink's own spool.
+func (s *Sink) adoptable() []string {
+	seen := map[string]bool{}
+	if s.spool != nil {
+		seen[filepath.Clean(s.spool.dir)] = true
+	}
+	var dirs []string
+	for _, pat := range s.cfg.SpoolAdopt {
+		matches, err := filepath.Glob(pat)
+		if err != nil {
+			continue // Config.Validate rejects bad patterns
+		}
+		for _, m := range matches {
+			m = filepath.Clean(m)
+			if seen[m] {
+				continue
+			}
+			seen[m] = true
+			if fi, err := os.Stat(m); err == nil && fi.IsDir() {
+				dirs = append(dirs, m)
+			}
+		}
+	}
+	return dirs
+}
+
+// updateSpoolGauges reports this sink's spool plus the adopted one being
+// drained.
 func (s *Sink) updateSpoolGauges() {
-	if s.spool == nil {
+	var b, n int64
+	var oldest time.Time
+	for _, sp := range []*spool{s.spool, s.adopted.Load()} {
+		if sp == nil {
+			continue
+		}
+		sb, sn, so := sp.stats()
+		b, n = b+sb, n+sn
+		if sn > 0 && (oldest.IsZero() || so.Before(oldest)) {
+			oldest = so
+		}
+	}
+	if s.spool == nil && len(s.cfg.SpoolAdopt) == 0 {
 		return
 	}
-	b, n, oldest := s.spool.stats()
 	s.m.spoolBytes.Set(float64(b))
 	s.m.spoolDocs.Set(float64(n))
 	if n == 0 {
@@ -528,15 +623,15 @@ func (s *Sink) updateSpoolGauges() {
 	}
 }
 
-// drainOne sends the oldest spool segment and deletes it once every document
+// drainOne sends the oldest segment of sp and deletes it once every document
 // in it was acknowledged.
-func (s *Sink) drainOne() error {
-	seg, recs, err := s.spool.oldest()
+func (s *Sink) drainOne(sp *spool) error {
+	seg, recs, err := sp.oldest()
 	if err != nil || seg == nil {
 		return err
 	}
 	if len(recs) == 0 {
-		return s.spool.remove(seg)
+		return sp.remove(seg)
 	}
 	if len(seg.settled) != len(recs) {
 		seg.settled = make([]atomic.Bool, len(recs))
@@ -548,7 +643,7 @@ func (s *Sink) drainOne() error {
 		}
 	}
 	if todo == 0 {
-		return s.spool.remove(seg)
+		return sp.remove(seg)
 	}
 	s.log.Info("draining spool segment", "documents", todo, "bytes", seg.size)
 	b := &drainBatch{done: make(chan struct{}), settled: seg.settled}
@@ -581,7 +676,7 @@ func (s *Sink) drainOne() error {
 		return nil // the cluster went away again; the segment stays
 	}
 	s.updateSpoolGauges()
-	return s.spool.remove(seg)
+	return sp.remove(seg)
 }
 
 // unqueued marks the n documents of b that were never queued as failed for
@@ -703,7 +798,13 @@ func (s *Sink) indexFor(d *sink.Doc) string {
 
 // Flush implements sink.Sink: it returns when every document accepted so far
 // is acknowledged (or counted as failed), including spooled ones.
-func (s *Sink) Flush(ctx context.Context) error {
+func (s *Sink) Flush(ctx context.Context) error { return s.wait(ctx, false) }
+
+// wait is Flush; with spoolSettles, while the cluster is unreachable a
+// document in the spool counts as settled too (it waits on disk for the
+// next sink of this output), so a sink closing during an outage returns as
+// soon as nothing is in flight.
+func (s *Sink) wait(ctx context.Context, spoolSettles bool) error {
 	epoch := s.nextEpoch()
 	if s.pendingUpTo(epoch) > 0 && s.isHealthy() {
 		// Send what is buffered now rather than at the next interval.
@@ -714,7 +815,7 @@ func (s *Sink) Flush(ctx context.Context) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if s.pendingUpTo(epoch) == 0 && (s.spool == nil || s.spool.empty()) {
+		if s.pendingUpTo(epoch) == 0 && (s.spool == nil || s.spool.empty() || spoolSettles && !s.isHealthy()) {
 			return nil
 		}
 		select {
@@ -734,13 +835,19 @@ func (s *Sink) spooledDocs() int64 {
 	return n
 }
 
-// Close implements sink.Sink. Documents still spooled when ctx ends stay on
-// disk and are drained by the next sink using the same spool directory.
+// Close implements sink.Sink. It waits for the documents in flight and, while
+// the cluster is reachable, for the spool to drain (bounded by ctx).
+// Documents still spooled stay on disk: the next sink using the directory,
+// or a running sink adopting it (Config.SpoolAdopt), delivers them.
 func (s *Sink) Close(ctx context.Context) error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	ferr := s.Flush(ctx)
+	ferr := s.wait(ctx, true)
+	if n := s.spooledDocs(); n > 0 {
+		s.log.Info("closing with documents spooled; they are delivered by the next sink of this output",
+			"documents", n, "dir", s.spool.dir, "cluster_reachable", s.isHealthy())
+	}
 	s.cancel()
 	s.wg.Wait()
 	// Anything still in flight is lost (ctx ended with the cluster away).

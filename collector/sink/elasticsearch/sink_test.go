@@ -544,3 +544,140 @@ func TestSpoolAlternateWhenLocked(t *testing.T) {
 		sp.close()
 	}
 }
+
+// TestSpoolAdoptedFromStoppedSink: a collector stopped while the cluster was
+// unreachable leaves its spool; a running sink of the same output delivers
+// it once the cluster is back, removes the emptied directory, and leaves a
+// spool alone while its owner still holds it.
+func TestSpoolAdoptedFromStoppedSink(t *testing.T) {
+	// Registered first, so it runs after the sinks' cleanups closed them.
+	prev := adoptEvery
+	t.Cleanup(func() { adoptEvery = prev })
+	adoptEvery = 100 * time.Millisecond
+	f := newFakeES(t)
+	f.set(func(f *fakeES) { f.down = true })
+	base := filepath.Join(t.TempDir(), "sflow-abc")
+
+	// A collector that stopped with 40 documents spooled.
+	gone, err := New(Config{URLs: []string{f.srv.URL}, SpoolDir: base + ".pid-1", FlushInterval: 20 * time.Millisecond},
+		Deps{Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gone.Write(context.Background(), testDocs(40, "gone")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	_ = gone.Close(ctx)
+	cancel()
+	// A collector still running (it holds its spool) with 5 spooled.
+	live, err := openSpool(base+".pid-2", 1<<20, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := live.append(testDocs(5, "live")); err != nil {
+		t.Fatal(err)
+	}
+
+	f.set(func(f *fakeES) { f.down = false })
+	s, reg := newTestSink(t, f.srv.URL, func(c *Config) {
+		c.SpoolDir = base
+		c.SpoolAdopt = []string{base, base + ".*"}
+	})
+	if err := s.Write(context.Background(), testDocs(10, "own")); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, s, 5*time.Second)
+	waitFor(t, 5*time.Second, func() bool { return f.count() == 50 })
+	if _, err := os.Stat(base + ".pid-1"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the emptied spool directory is still there: %v", err)
+	}
+	if got := metricValue(reg, "elk_sink_spool_adopted_documents_total"); got != 40 {
+		t.Errorf("adopted documents metric %v, want 40", got)
+	}
+	if got := docsMetric(reg, "gone", OutcomeIndexed); got != 40 {
+		t.Errorf("indexed documents of the stopped collector %v, want 40", got)
+	}
+	// The live collector's spool is untouched while it holds it...
+	time.Sleep(3 * adoptEvery)
+	if got := f.count(); got != 50 {
+		t.Fatalf("%d documents indexed, want 50: a held spool was drained", got)
+	}
+	// ...and adopted once it lets go.
+	if err := live.close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() bool { return f.count() == 55 })
+	if _, err := os.Stat(base); err != nil {
+		t.Errorf("the sink's own spool directory was removed: %v", err)
+	}
+}
+
+func waitFor(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s", d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func metricValue(reg *prometheus.Registry, name string) float64 {
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			v := 0.0
+			for _, m := range mf.GetMetric() {
+				v += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+			return v
+		}
+	}
+	return 0
+}
+
+// TestCloseDuringOutageLeavesSpool: a sink closing while the cluster is
+// unreachable returns as soon as nothing is in flight (a stopping collector
+// must not outlive its kill grace period), without error, and every
+// document is in the spool for the next sink.
+func TestCloseDuringOutageLeavesSpool(t *testing.T) {
+	f := newFakeES(t)
+	dir := t.TempDir()
+	reg := prometheus.NewRegistry()
+	s, err := New(Config{URLs: []string{f.srv.URL}, SpoolDir: dir, FlushInterval: 20 * time.Millisecond}, Deps{Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(context.Background(), testDocs(10, "t1")); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, s, 5*time.Second)
+	f.set(func(f *fakeES) { f.down = true })
+	// In flight when the cluster goes away, then written while it is away.
+	if err := s.Write(context.Background(), testDocs(30, "t2")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := s.Close(ctx); err != nil {
+		t.Fatalf("Close during the outage: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Close took %s during the outage; want it back once everything is spooled", took)
+	}
+	sp, err := openSpool(dir, 1<<30, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.close()
+	_, n, _ := sp.stats()
+	if got := float64(f.count()) + float64(n); got != 40 || n == 0 {
+		t.Errorf("indexed %d + spooled %d = %v, want 40 with the outage's documents spooled", f.count(), n, got)
+	}
+	if failed := docsMetric(reg, "t2", OutcomeFailed); failed != 0 {
+		t.Errorf("%v documents counted as failed", failed)
+	}
+}

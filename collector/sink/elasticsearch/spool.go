@@ -259,6 +259,28 @@ func (s *spool) close() error {
 	return errors.Join(errs...)
 }
 
+// removeDir deletes an empty spool's directory and releases it. The
+// directory is first renamed, under the lock, to a name no spool pattern
+// matches, so a sink starting at that moment creates a fresh directory
+// instead of writing into one being removed.
+func (s *spool) removeDir() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.segs) > 0 {
+		return fmt.Errorf("spool %s is not empty", s.dir)
+	}
+	gone := filepath.Join(filepath.Dir(s.dir), fmt.Sprintf(".removing-%d-%s", os.Getpid(), filepath.Base(s.dir)))
+	err := os.Rename(s.dir, gone)
+	if err == nil {
+		err = os.RemoveAll(gone)
+	}
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
+	}
+	return err
+}
+
 func (g *segment) seal() error {
 	g.sealed = true
 	if g.w == nil {
