@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -141,15 +142,24 @@ func (r *run) collector(outputs ...string) int {
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	r.collectorOn(port, nil, outputs...)
+	return port
+}
+
+// collectorOn starts elk collector on port with extra flags and outputs and
+// returns it with its /metrics URL.
+func (r *run) collectorOn(port int, extra []string, outputs ...string) (*harness.Proc, string) {
+	r.t.Helper()
 	maddr := freeTCPAddr(r.t)
-	r.metrics = append(r.metrics, "http://"+maddr+"/metrics")
-	args := []string{"collector", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--metrics", maddr}
+	murl := "http://" + maddr + "/metrics"
+	r.metrics = append(r.metrics, murl)
+	args := append([]string{"collector", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--metrics", maddr}, extra...)
 	for _, o := range outputs {
 		args = append(args, "--output", o)
 	}
-	r.start("collector", args...)
+	p := r.start("collector", args...)
 	time.Sleep(1500 * time.Millisecond)
-	return port
+	return p, murl
 }
 
 func (r *run) ingest(esURL, prefix, group string) *harness.Proc {
@@ -167,6 +177,28 @@ func freeTCPAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// metricSum adds up the samples of metric name on a /metrics page.
+func metricSum(t *testing.T, u, name string) float64 {
+	t.Helper()
+	res, err := http.Get(u)
+	if err != nil {
+		t.Fatalf("scrape %s: %v", u, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	sum := 0.0
+	for _, l := range strings.Split(string(body), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 2 && (f[0] == name || strings.HasPrefix(f[0], name+"{")) {
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum
 }
 
 // scrapeSink returns the elk_sink_ and loss lines of a /metrics page.
@@ -193,10 +225,13 @@ func (r *run) agent(port int, rate int, d time.Duration, seed int) harness.Truth
 	return r.waitAgent(p, d)
 }
 
-func (r *run) startAgent(port int, rate int, d time.Duration, seed int) *harness.Proc {
+// startAgent starts elk agent with extra flags; the truth file is its last
+// argument (waitAgent reads it from there).
+func (r *run) startAgent(port int, rate int, d time.Duration, seed int, extra ...string) *harness.Proc {
 	truth := filepath.Join(r.dir, fmt.Sprintf("truth-%d.json", seed))
-	return r.start("agent", "agent", "--target", fmt.Sprintf("127.0.0.1:%d", port),
-		"--rate", strconv.Itoa(rate), "--duration", d.String(), "--seed", strconv.Itoa(seed), "--truth", truth)
+	args := append([]string{"agent", "--target", fmt.Sprintf("127.0.0.1:%d", port),
+		"--rate", strconv.Itoa(rate), "--duration", d.String(), "--seed", strconv.Itoa(seed)}, extra...)
+	return r.start("agent", append(args, "--truth", truth)...)
 }
 
 func (r *run) waitAgent(p *harness.Proc, d time.Duration) harness.Truth {
@@ -352,6 +387,59 @@ func TestElasticsearchOutage(t *testing.T) {
 	t.Logf("elasticsearch back; %d flow samples sent", truth.FlowSamples)
 	r.expectExactly(direct, truth, 2*time.Minute)
 	r.expectExactly(viaKafka, truth, 2*time.Minute)
+}
+
+// TestCollectorStoppedDuringOutage: two collectors share the sFlow port and
+// the Elasticsearch output. Elasticsearch goes away; one collector is
+// stopped (a scale-down) with its documents in its spool and must exit
+// cleanly within the 5s kill grace the targets give. When Elasticsearch is
+// back the survivor drains the stopped collector's spool: the index holds
+// exactly the truth.
+func TestCollectorStoppedDuringOutage(t *testing.T) {
+	vals := need(t, "ELK_TEST_ES")
+	r := newRun(t, vals[0], "")
+	u, err := url.Parse(r.esURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := harness.NewProxy(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	out := r.esOutput("http://"+proxy.Addr(), r.prefix, true)
+	port, err := harness.FreeUDPPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, survivorMetrics := r.collectorOn(port, []string{"--share-port"}, out)
+	victim, _ := r.collectorOn(port, []string{"--share-port"}, out)
+
+	send := 20 * time.Second
+	// 16 agents send from 16 source ports, which SO_REUSEPORT spreads over
+	// both collectors' sockets.
+	agent := r.startAgent(port, 1000, send, 16, "--agents", "16")
+	time.Sleep(4 * time.Second)
+	proxy.Cut()
+	t.Log("elasticsearch cut off")
+	time.Sleep(6 * time.Second)
+	stopAt := time.Now()
+	if err := victim.Stop(5 * time.Second); err != nil {
+		t.Fatalf("collector stopped during the outage: %v (want exit 0 within the 5s grace)\n%s", err, victim.Tail(2000))
+	}
+	m := regexp.MustCompile(`closing with documents spooled.* documents=(\d+)`).FindStringSubmatch(victim.Tail(20000))
+	if m == nil {
+		t.Fatalf("the stopped collector did not report a spool; SO_REUSEPORT gave it no traffic?\n%s", victim.Tail(2000))
+	}
+	left, _ := strconv.Atoi(m[1])
+	t.Logf("collector stopped in %s with %d documents spooled", time.Since(stopAt).Round(time.Millisecond), left)
+	truth := r.waitAgent(agent, send)
+	proxy.Restore()
+	t.Logf("elasticsearch back; %d flow samples sent", truth.FlowSamples)
+	r.expectExactly(r.prefix, truth, 2*time.Minute)
+	if got := metricSum(t, survivorMetrics, "elk_sink_spool_adopted_documents_total"); got != float64(left) {
+		t.Errorf("the survivor adopted %v documents, want the %d the stopped collector left", got, left)
+	}
 }
 
 // TestKafkaBrokerRestart restarts the broker while the collector publishes
