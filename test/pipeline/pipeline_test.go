@@ -457,6 +457,12 @@ func TestKafkaBrokerRestart(t *testing.T) {
 	services(t, "start", "kafka")
 	truth := r.waitAgent(agent, send)
 	r.expectExactly(r.prefix, truth, 3*time.Minute)
+	// Nothing was lost, and the outage was not silent either.
+	errs := metricSum(t, r.metrics[0], `elk_sink_bulk_request_errors_total{sink="kafka"}`)
+	t.Logf("collector's Kafka sink: %v failed connections or produce requests during the restart", errs)
+	if errs == 0 {
+		t.Error(`the broker restart left elk_sink_bulk_request_errors_total{sink="kafka"} at 0`)
+	}
 }
 
 // TestIngestKilled runs two ingest workers in one group, SIGKILLs one in the

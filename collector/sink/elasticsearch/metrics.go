@@ -52,10 +52,7 @@ func newMetrics(reg *prometheus.Registry, name string) (*metrics, error) {
 			Help:    "Size of one bulk request body.",
 			Buckets: prometheus.ExponentialBuckets(1024, 4, 9),
 		}, sinkOnly)).With(l),
-		bulkErrors: sinkmetrics.Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "elk_sink_bulk_request_errors_total",
-			Help: "Bulk requests that failed as a whole (connection error, 5xx after retries).",
-		}, sinkOnly)).With(l),
+		bulkErrors: sinkmetrics.RequestErrors(r, name),
 		retries: sinkmetrics.Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "elk_sink_retries_total",
 			Help: "Documents sent again after a transient failure (429, 5xx, connection error).",

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -115,13 +116,8 @@ func New(cfg Config, deps Deps) (*Sink, error) {
 	if cfg.DeliveryTimeout > 0 {
 		opts = append(opts, kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout))
 	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("kafka sink: creating client: %w", err)
-	}
 	docs, err := sinkmetrics.New(deps.Registry, "kafka")
 	if err != nil {
-		cl.Close()
 		return nil, err
 	}
 	r := &sinkmetrics.Registrar{Reg: deps.Registry}
@@ -129,9 +125,14 @@ func New(cfg Config, deps Deps) (*Sink, error) {
 		Name: "elk_sink_backlog_documents",
 		Help: "Documents accepted by the sink and not yet acknowledged by the destination (client-side queue depth).",
 	}, []string{"sink"}))
+	reqErrs := sinkmetrics.RequestErrors(r, "kafka")
 	if r.Err != nil {
-		cl.Close()
 		return nil, r.Err
+	}
+	opts = append(opts, kgo.WithHooks(requestHooks{reqErrs}))
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka sink: creating client: %w", err)
 	}
 	s := &Sink{
 		cfg:  cfg,
@@ -147,6 +148,26 @@ func New(cfg Config, deps Deps) (*Sink, error) {
 	}
 	return s, nil
 }
+
+// requestHooks counts the producer's failed broker connections and produce
+// requests. franz-go retries their records without a deadline, so nothing
+// is lost, but an operator sees the broker trouble as it happens.
+type requestHooks struct{ errors prometheus.Counter }
+
+func (h requestHooks) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	if err != nil {
+		h.errors.Inc()
+	}
+}
+
+func (h requestHooks) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e2e kgo.BrokerE2E) {
+	if key == produceKey && e2e.Err() != nil {
+		h.errors.Inc()
+	}
+}
+
+// produceKey is the Kafka protocol's API key of Produce requests.
+const produceKey = 0
 
 // EnsureTopic creates topic with the given partitions unless it exists.
 func EnsureTopic(ctx context.Context, cl *kgo.Client, topic string, partitions int32) error {

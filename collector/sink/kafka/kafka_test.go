@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"reflect"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/elk-project/elk/collector/sink"
+	"github.com/elk-project/elk/collector/sink/sinkmetrics"
 )
 
 func TestParseSpec(t *testing.T) {
@@ -113,5 +115,57 @@ func TestProduceToRealBroker(t *testing.T) {
 	}
 	if n != 100 {
 		t.Fatalf("read %d records back, want 100", n)
+	}
+}
+
+// TestUnreachableBrokerCounted: with no broker listening, the producer's
+// failed connections show in elk_sink_bulk_request_errors_total, and
+// records that time out are counted as failed, not dropped silently.
+func TestUnreachableBrokerCounted(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	reg := prometheus.NewRegistry()
+	s, err := New(Config{Brokers: []string{addr}, Topic: "t", DeliveryTimeout: 2 * time.Second}, Deps{Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := []sink.Doc{{ID: "a", Dataset: "sflow.flow", Key: []byte("192.0.2.1"), Body: []byte(`{}`), Time: time.Now()}}
+	if err := s.Write(context.Background(), docs); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = s.Close(ctx)
+	if s.Failed() != 1 {
+		t.Errorf("failed records %d, want 1", s.Failed())
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reqErrs, failed float64
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			switch mf.GetName() {
+			case "elk_sink_bulk_request_errors_total":
+				reqErrs += m.GetCounter().GetValue()
+			case "elk_sink_documents_total":
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "outcome" && l.GetValue() == sinkmetrics.OutcomeFailed {
+						failed += m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+	}
+	if reqErrs == 0 {
+		t.Error("elk_sink_bulk_request_errors_total{sink=\"kafka\"} is 0 with no broker")
+	}
+	if failed != 1 {
+		t.Errorf("documents counted as failed: %v, want 1", failed)
 	}
 }

@@ -95,6 +95,15 @@ func Register[T prometheus.Collector](r *Registrar, c T) T {
 	return c
 }
 
+// RequestErrors registers (or reuses) elk_sink_bulk_request_errors_total
+// and returns the sink's counter.
+func RequestErrors(r *Registrar, sink string) prometheus.Counter {
+	return Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "elk_sink_bulk_request_errors_total",
+		Help: "Requests to the destination that failed as a whole (connection refused or lost, 5xx, broker errors); their documents are retried or spooled.",
+	}, []string{"sink"})).WithLabelValues(sink)
+}
+
 // Counter returns the document counter for tenant and outcome.
 func (m *Metrics) Counter(tenant, outcome string) prometheus.Counter {
 	m.mu.Lock()
