@@ -323,6 +323,21 @@ func (o outage) up(t *testing.T) {
 	o.proxy.Restore()
 }
 
+// esProxy is a TCP proxy to the run's Elasticsearch that a test can cut.
+func (r *run) esProxy() *harness.Proxy {
+	r.t.Helper()
+	u, err := url.Parse(r.esURL)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	p, err := harness.NewProxy(u.Host)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { p.Close() })
+	return p
+}
+
 func services(t *testing.T, args ...string) {
 	t.Helper()
 	root, err := filepath.Abs("../..")
@@ -359,17 +374,8 @@ func TestElasticsearchOutage(t *testing.T) {
 	o := outage{real: os.Getenv("ELK_TEST_OUTAGE_REAL") == "1"}
 	esURL := r.esURL
 	if !o.real {
-		u, err := url.Parse(r.esURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := harness.NewProxy(u.Host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Close() })
-		o.proxy = p
-		esURL = "http://" + p.Addr()
+		o.proxy = r.esProxy()
+		esURL = "http://" + o.proxy.Addr()
 	}
 	direct, viaKafka := r.prefix+"a", r.prefix+"b"
 	port := r.collector(r.esOutput(esURL, direct, true), "kafka:"+r.kafka+"/"+r.topic)
@@ -398,15 +404,7 @@ func TestElasticsearchOutage(t *testing.T) {
 func TestCollectorStoppedDuringOutage(t *testing.T) {
 	vals := need(t, "ELK_TEST_ES")
 	r := newRun(t, vals[0], "")
-	u, err := url.Parse(r.esURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := harness.NewProxy(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
+	proxy := r.esProxy()
 	out := r.esOutput("http://"+proxy.Addr(), r.prefix, true)
 	port, err := harness.FreeUDPPort()
 	if err != nil {
