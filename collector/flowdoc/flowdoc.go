@@ -277,8 +277,16 @@ func appendSflowHead(b []byte, dg *sflow.Datagram, sampleType string, seq, srcTy
 	return append(b, '}')
 }
 
-func appendEndpoint(b []byte, name string, ip netip.Addr, port uint16, hasPort bool, mac sflow.MAC, hasMAC bool, as uint32) []byte {
-	if !ip.IsValid() && !hasMAC && as == 0 {
+// endpointNAT is an endpoint's address and port after translation (ECS
+// source.nat.*, destination.nat.*), from the extended NAT records.
+type endpointNAT struct {
+	ip      netip.Addr
+	port    uint32
+	hasPort bool
+}
+
+func appendEndpoint(b []byte, name string, ip netip.Addr, port uint16, hasPort bool, mac sflow.MAC, hasMAC bool, as uint32, nat endpointNAT) []byte {
+	if !ip.IsValid() && !hasMAC && as == 0 && !nat.ip.IsValid() && !nat.hasPort {
 		return b
 	}
 	b = append(b, ',', '"')
@@ -310,6 +318,127 @@ func appendEndpoint(b []byte, name string, ip netip.Addr, port uint16, hasPort b
 		comma()
 		b = append(b, `"as":{"number":`...)
 		b = appendUint(b, uint64(as))
+		b = append(b, '}')
+	}
+	if nat.ip.IsValid() || nat.hasPort {
+		comma()
+		b = append(b, `"nat":{`...)
+		if nat.ip.IsValid() {
+			b = append(b, `"ip":`...)
+			b = appendIP(b, nat.ip)
+			if nat.hasPort {
+				b = append(b, ',')
+			}
+		}
+		if nat.hasPort {
+			b = append(b, `"port":`...)
+			b = appendUint(b, uint64(nat.port))
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+// flowNAT returns the translated source and destination of f.
+func flowNAT(f *sflow.FlowSample) (src, dst endpointNAT) {
+	if f.Has(sflow.HasNAT) {
+		src.ip, dst.ip = f.Ext.NAT.Src, f.Ext.NAT.Dst
+	}
+	if f.Has(sflow.HasNATPort) {
+		src.port, dst.port = f.NATPort.SrcPort, f.NATPort.DstPort
+		src.hasPort, dst.hasPort = true, true
+	}
+	return src, dst
+}
+
+// tunnelSide names the presence bits and values of one side's tunnel
+// records.
+type tunnelSide struct {
+	name                   string
+	l2, v4, v6, decap, vni sflow.FlowRecords
+	decapOffset, id        uint32
+	hdr                    *sflow.TunnelHeaders
+}
+
+// appendTunnel appends sflow.tunnel.{egress,ingress} for the tunnel records
+// of f, if any.
+func appendTunnel(b []byte, f *sflow.FlowSample) []byte {
+	const all = sflow.HasL2TunnelEgress | sflow.HasL2TunnelIngress | sflow.HasIPv4TunnelEgress | sflow.HasIPv4TunnelIngress |
+		sflow.HasIPv6TunnelEgress | sflow.HasIPv6TunnelIngress | sflow.HasDecapEgress | sflow.HasDecapIngress |
+		sflow.HasVNIEgress | sflow.HasVNIIngress
+	if f.Present&all == 0 {
+		return b
+	}
+	var eh, ih *sflow.TunnelHeaders
+	if f.Ext != nil {
+		eh, ih = &f.Ext.Egress, &f.Ext.Ingress
+	}
+	t := &f.Tunnel
+	sides := [2]tunnelSide{
+		{"egress", sflow.HasL2TunnelEgress, sflow.HasIPv4TunnelEgress, sflow.HasIPv6TunnelEgress, sflow.HasDecapEgress, sflow.HasVNIEgress,
+			t.EgressDecapOffset, t.EgressVNI, eh},
+		{"ingress", sflow.HasL2TunnelIngress, sflow.HasIPv4TunnelIngress, sflow.HasIPv6TunnelIngress, sflow.HasDecapIngress, sflow.HasVNIIngress,
+			t.IngressDecapOffset, t.IngressVNI, ih},
+	}
+	b = append(b, `,"tunnel":{`...)
+	first := true
+	for _, s := range sides {
+		if f.Present&(s.l2|s.v4|s.v6|s.decap|s.vni) == 0 {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = append(b, s.name...)
+		b = append(b, `":{`...)
+		sep := false
+		field := func(name string) {
+			if sep {
+				b = append(b, ',')
+			}
+			sep = true
+			b = append(b, '"')
+			b = append(b, name...)
+			b = append(b, `":`...)
+		}
+		if f.Present&s.vni != 0 {
+			field("vni")
+			b = appendUint(b, uint64(s.id))
+		}
+		if f.Present&s.decap != 0 {
+			field("decap_offset")
+			b = appendUint(b, uint64(s.decapOffset))
+		}
+		if f.Present&(s.v4|s.v6) != 0 {
+			ip := &s.hdr.IP
+			field("ip")
+			b = append(b, `{"src":`...)
+			b = appendIP(b, ip.SrcIP)
+			b = append(b, `,"dst":`...)
+			b = appendIP(b, ip.DstIP)
+			b = append(b, `,"protocol":`...)
+			b = appendUint(b, uint64(ip.Protocol))
+			b = append(b, `,"src_port":`...)
+			b = appendUint(b, uint64(ip.SrcPort))
+			b = append(b, `,"dst_port":`...)
+			b = appendUint(b, uint64(ip.DstPort))
+			b = append(b, `,"length":`...)
+			b = appendUint(b, uint64(ip.Length))
+			b = append(b, '}')
+		}
+		if f.Present&s.l2 != 0 {
+			e := &s.hdr.Ethernet
+			field("ethernet")
+			b = append(b, `{"src_mac":`...)
+			b = appendMAC(b, e.SrcMAC)
+			b = append(b, `,"dst_mac":`...)
+			b = appendMAC(b, e.DstMAC)
+			b = append(b, `,"type":`...)
+			b = appendUint(b, uint64(e.Type))
+			b = append(b, '}')
+		}
 		b = append(b, '}')
 	}
 	return append(b, '}')
@@ -345,8 +474,9 @@ func AppendFlowBody(b []byte, dg *sflow.Datagram, f *sflow.FlowSample, m *Meta) 
 			}
 		}
 	}
-	b = appendEndpoint(b, "source", e.Src, e.SrcPort, e.HasPorts, srcMAC, hasMAC, srcAS)
-	b = appendEndpoint(b, "destination", e.Dst, e.DstPort, e.HasPorts, dstMAC, hasMAC, dstAS)
+	srcNAT, dstNAT := flowNAT(f)
+	b = appendEndpoint(b, "source", e.Src, e.SrcPort, e.HasPorts, srcMAC, hasMAC, srcAS, srcNAT)
+	b = appendEndpoint(b, "destination", e.Dst, e.DstPort, e.HasPorts, dstMAC, hasMAC, dstAS, dstNAT)
 	if e.Src.IsValid() || e.Dst.IsValid() {
 		b = append(b, `,"related":{"ip":[`...)
 		if e.Src.IsValid() {
@@ -477,6 +607,7 @@ func AppendFlowBody(b []byte, dg *sflow.Datagram, f *sflow.FlowSample, m *Meta) 
 		b = appendUint(b, uint64(g.LocalPref))
 		b = append(b, '}')
 	}
+	b = appendTunnel(b, f)
 	b = append(b, `,"records":[`...)
 	for i, r := range f.Records {
 		if i > 0 {

@@ -399,3 +399,63 @@ func TestFlowDocumentVariants(t *testing.T) {
 		})
 	}
 }
+
+// TestFlowDocumentNATAndTunnels: the NAT records fill ECS source.nat.* and
+// destination.nat.*, the tunnel records sflow.tunnel.{egress,ingress}.
+func TestFlowDocumentNATAndTunnels(t *testing.T) {
+	src := &sflow.Datagram{AgentAddr: netip.MustParseAddr("192.0.2.1"), NumSamples: 1}
+	f := sflow.FlowSample{SamplingRate: 100, Input: sflow.Interface{Value: 1}, Output: sflow.Interface{Value: 2}}
+	f.IPv4 = sflow.IPData{Length: 1400, Protocol: 6, SrcIP: netip.MustParseAddr("10.0.0.5"), DstIP: netip.MustParseAddr("203.0.113.9"), SrcPort: 5555, DstPort: 443}
+	f.Ext = &sflow.FlowExtensions{
+		NAT:    sflow.ExtendedNAT{Src: netip.MustParseAddr("198.51.100.1"), Dst: netip.MustParseAddr("203.0.113.9")},
+		Egress: sflow.TunnelHeaders{IP: sflow.IPData{Length: 1450, Protocol: 17, SrcIP: netip.MustParseAddr("192.0.2.10"), DstIP: netip.MustParseAddr("192.0.2.20"), SrcPort: 49152, DstPort: 4789}},
+		Ingress: sflow.TunnelHeaders{Ethernet: sflow.EthernetFrame{Length: 1464, SrcMAC: sflow.MAC{2, 0, 0, 0, 0, 9}, DstMAC: sflow.MAC{2, 0, 0, 0, 0, 8}, Type: 0x86dd},
+			IP: sflow.IPData{Protocol: 17, SrcIP: netip.MustParseAddr("2001:db8::1"), DstIP: netip.MustParseAddr("2001:db8::2"), DstPort: 6081}},
+	}
+	f.NATPort = sflow.ExtendedNATPort{SrcPort: 61000, DstPort: 443}
+	f.Tunnel = sflow.TunnelIDs{EgressVNI: 5001, IngressVNI: 77, IngressDecapOffset: 54}
+	f.Present = sflow.HasIPv4 | sflow.HasNAT | sflow.HasNATPort | sflow.HasIPv4TunnelEgress | sflow.HasVNIEgress |
+		sflow.HasL2TunnelIngress | sflow.HasIPv6TunnelIngress | sflow.HasDecapIngress | sflow.HasVNIIngress
+	src.Flows = []sflow.FlowSample{f}
+	var dg sflow.Datagram
+	var d sflow.Decoder
+	if err := d.Decode(sflow.AppendDatagram(nil, src), &dg); err != nil {
+		t.Fatal(err)
+	}
+	doc := decodeJSON(t, AppendFlowTail(AppendFlowBody(nil, &dg, &dg.Flows[0], &meta), "", ""))
+	want := map[string]any{
+		"source.ip":                             "10.0.0.5",
+		"source.nat.ip":                         "198.51.100.1",
+		"source.nat.port":                       61000.0,
+		"destination.nat.ip":                    "203.0.113.9",
+		"destination.nat.port":                  443.0,
+		"sflow.tunnel.egress.vni":               5001.0,
+		"sflow.tunnel.egress.ip.src":            "192.0.2.10",
+		"sflow.tunnel.egress.ip.dst":            "192.0.2.20",
+		"sflow.tunnel.egress.ip.dst_port":       4789.0,
+		"sflow.tunnel.ingress.vni":              77.0,
+		"sflow.tunnel.ingress.decap_offset":     54.0,
+		"sflow.tunnel.ingress.ip.src":           "2001:db8::1",
+		"sflow.tunnel.ingress.ip.dst_port":      6081.0,
+		"sflow.tunnel.ingress.ethernet.src_mac": "02-00-00-00-00-09",
+		"sflow.tunnel.ingress.ethernet.type":    34525.0,
+	}
+	for path, v := range want {
+		if got := get(t, doc, path); got != v {
+			t.Errorf("%s = %v (%T), want %v", path, got, got, v)
+		}
+	}
+	recs := get(t, doc, "sflow.records").([]any)
+	if len(recs) != 9 {
+		t.Errorf("sflow.records %v, want the 9 records", recs)
+	}
+	// A plain sample has neither.
+	plain := testDatagram(t)
+	op := decodeJSON(t, AppendFlowTail(AppendFlowBody(nil, plain, &plain.Flows[0], &meta), "", ""))
+	if _, ok := op["sflow"].(map[string]any)["tunnel"]; ok {
+		t.Error("sflow.tunnel in a document without tunnel records")
+	}
+	if _, ok := op["source"].(map[string]any)["nat"]; ok {
+		t.Error("source.nat in a document without NAT records")
+	}
+}

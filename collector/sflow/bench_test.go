@@ -101,6 +101,10 @@ func TestDecodeMemoryBound(t *testing.T) {
 		{"empty flow records", records(tlv(4300<<12 | 1))},
 		{"minimal raw headers", records(tlv(1, w(1, 64, 4, 0)))},
 		{"as path segments", gatewaySegments()},
+		// Each sample carries the smallest record kept out of line
+		// (FlowData.Ext is allocated once per sample slot).
+		{"flow samples with a vni", fill(tlv(1, w(1, 7, 256, 2560, 0, 7, 8, 1), tlv(1029, w(42))))},
+		{"flow samples with an empty nat", fill(tlv(1, w(1, 7, 256, 2560, 0, 7, 8, 1), tlv(1007, w(0, 0))))},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -284,6 +284,10 @@ func (fd *FlowData) reset() {
 	if fd.Present&HasGateway != 0 {
 		fd.Gateway = ExtendedGateway{ASPath: fd.Gateway.ASPath[:0], Communities: fd.Gateway.Communities[:0]}
 	}
+	if fd.Present&hasExtensions != 0 {
+		*fd.Ext = FlowExtensions{}
+	}
+	fd.NATPort, fd.Tunnel = ExtendedNATPort{}, TunnelIDs{}
 	fd.Present = 0
 	fd.Records = fd.Records[:0]
 }
@@ -382,44 +386,18 @@ func (d *Decoder) decodeFlowRecords(s []byte, off, base int, n uint32, fd *FlowD
 			}
 			fd.Present |= HasRawHeader
 		case FlowEthernet:
-			if len(r) < sizeEthernetFrame {
+			if !decodeEthernet(r, &fd.Ethernet) {
 				return errAt(ReasonBadLength, rbase, "ethernet_frame")
-			}
-			fd.Ethernet = EthernetFrame{
-				Length: be32(r, 0),
-				SrcMAC: MAC(r[4:10]),
-				DstMAC: MAC(r[12:18]),
-				Type:   be32(r, 20),
 			}
 			fd.Present |= HasEthernet
 		case FlowIPv4:
-			if len(r) < sizeIPv4Data {
+			if !decodeIPv4(r, &fd.IPv4) {
 				return errAt(ReasonBadLength, rbase, "ipv4_data")
-			}
-			fd.IPv4 = IPData{
-				Length:        be32(r, 0),
-				Protocol:      be32(r, 4),
-				SrcIP:         netip.AddrFrom4([4]byte(r[8:12])),
-				DstIP:         netip.AddrFrom4([4]byte(r[12:16])),
-				SrcPort:       be32(r, 16),
-				DstPort:       be32(r, 20),
-				TCPFlags:      be32(r, 24),
-				TOSOrPriority: be32(r, 28),
 			}
 			fd.Present |= HasIPv4
 		case FlowIPv6:
-			if len(r) < sizeIPv6Data {
+			if !decodeIPv6(r, &fd.IPv6) {
 				return errAt(ReasonBadLength, rbase, "ipv6_data")
-			}
-			fd.IPv6 = IPData{
-				Length:        be32(r, 0),
-				Protocol:      be32(r, 4),
-				SrcIP:         netip.AddrFrom16([16]byte(r[8:24])),
-				DstIP:         netip.AddrFrom16([16]byte(r[24:40])),
-				SrcPort:       be32(r, 40),
-				DstPort:       be32(r, 44),
-				TCPFlags:      be32(r, 48),
-				TOSOrPriority: be32(r, 52),
 			}
 			fd.Present |= HasIPv6
 		case FlowExtendedSwitch:
@@ -449,12 +427,158 @@ func (d *Decoder) decodeFlowRecords(s []byte, off, base int, n uint32, fd *FlowD
 				return err
 			}
 			fd.Present |= HasGateway
+		case FlowExtendedNAT, FlowExtendedNATPort, FlowL2TunnelEgress, FlowL2TunnelIngress,
+			FlowIPv4TunnelEgress, FlowIPv4TunnelIngress, FlowIPv6TunnelEgress, FlowIPv6TunnelIngress,
+			FlowDecapEgress, FlowDecapIngress, FlowVNIEgress, FlowVNIIngress:
+			if err := decodeExtension(format, r, rbase, fd); err != nil {
+				return err
+			}
 		default:
 			dg.addUnknown(KindFlowRecord, format)
 		}
 		off = end
 	}
 	return nil
+}
+
+// hasExtensions are the presence bits of the records kept in FlowData.Ext.
+const hasExtensions = HasNAT | HasL2TunnelEgress | HasL2TunnelIngress |
+	HasIPv4TunnelEgress | HasIPv4TunnelIngress | HasIPv6TunnelEgress | HasIPv6TunnelIngress
+
+// decodeExtension decodes a NAT or tunnel record, allocating fd.Ext the
+// first time this sample slot needs it.
+func decodeExtension(format DataFormat, r []byte, rbase int, fd *FlowData) error {
+	var bit FlowRecords
+	ok := true
+	switch format {
+	case FlowExtendedNATPort:
+		if ok = len(r) >= 8; ok {
+			fd.NATPort, bit = ExtendedNATPort{SrcPort: be32(r, 0), DstPort: be32(r, 4)}, HasNATPort
+		}
+	case FlowDecapEgress, FlowDecapIngress:
+		if ok = len(r) >= 4; ok {
+			if bit = tunnelBit(format, HasDecapEgress, HasDecapIngress); bit == HasDecapEgress {
+				fd.Tunnel.EgressDecapOffset = be32(r, 0)
+			} else {
+				fd.Tunnel.IngressDecapOffset = be32(r, 0)
+			}
+		}
+	case FlowVNIEgress, FlowVNIIngress:
+		if ok = len(r) >= 4; ok {
+			if bit = tunnelBit(format, HasVNIEgress, HasVNIIngress); bit == HasVNIEgress {
+				fd.Tunnel.EgressVNI = be32(r, 0)
+			} else {
+				fd.Tunnel.IngressVNI = be32(r, 0)
+			}
+		}
+	default:
+		if fd.Ext == nil {
+			fd.Ext = new(FlowExtensions)
+		}
+		x := fd.Ext
+		side := &x.Egress
+		if format%2 == 0 && format != FlowExtendedNAT {
+			side = &x.Ingress
+		}
+		switch format {
+		case FlowExtendedNAT:
+			src, o, err := readAddress(r, 0, "extended_nat")
+			if err != nil {
+				return rebase(err, rbase)
+			}
+			dst, _, err := readAddress(r, o, "extended_nat")
+			if err != nil {
+				return rebase(err, rbase)
+			}
+			x.NAT, bit = ExtendedNAT{Src: src, Dst: dst}, HasNAT
+		case FlowL2TunnelEgress, FlowL2TunnelIngress:
+			ok, bit = decodeEthernet(r, &side.Ethernet), tunnelBit(format, HasL2TunnelEgress, HasL2TunnelIngress)
+		case FlowIPv4TunnelEgress, FlowIPv4TunnelIngress:
+			ok, bit = decodeIPv4(r, &side.IP), tunnelBit(format, HasIPv4TunnelEgress, HasIPv4TunnelIngress)
+		case FlowIPv6TunnelEgress, FlowIPv6TunnelIngress:
+			ok, bit = decodeIPv6(r, &side.IP), tunnelBit(format, HasIPv6TunnelEgress, HasIPv6TunnelIngress)
+		}
+	}
+	if !ok {
+		return errAt(ReasonBadLength, rbase, extensionName(format))
+	}
+	// One outer IP header per side: a later IPv4/IPv6 record replaces it.
+	switch bit {
+	case HasIPv4TunnelEgress:
+		fd.Present &^= HasIPv6TunnelEgress
+	case HasIPv6TunnelEgress:
+		fd.Present &^= HasIPv4TunnelEgress
+	case HasIPv4TunnelIngress:
+		fd.Present &^= HasIPv6TunnelIngress
+	case HasIPv6TunnelIngress:
+		fd.Present &^= HasIPv4TunnelIngress
+	}
+	fd.Present |= bit
+	return nil
+}
+
+// tunnelBit picks the egress or ingress presence bit of a tunnel record;
+// egress formats are the odd ones.
+func tunnelBit(format DataFormat, egress, ingress FlowRecords) FlowRecords {
+	if format%2 == 1 {
+		return egress
+	}
+	return ingress
+}
+
+func extensionName(format DataFormat) string {
+	switch format {
+	case FlowExtendedNATPort:
+		return "extended_nat_port"
+	case FlowL2TunnelEgress, FlowL2TunnelIngress:
+		return "l2_tunnel"
+	case FlowIPv4TunnelEgress, FlowIPv4TunnelIngress:
+		return "ipv4_tunnel"
+	case FlowIPv6TunnelEgress, FlowIPv6TunnelIngress:
+		return "ipv6_tunnel"
+	case FlowDecapEgress, FlowDecapIngress:
+		return "decapsulate"
+	default:
+		return "vni"
+	}
+}
+
+// decodeEthernet decodes a sampled_ethernet structure (0:2 and the L2
+// tunnel records).
+func decodeEthernet(r []byte, e *EthernetFrame) bool {
+	if len(r) < sizeEthernetFrame {
+		return false
+	}
+	*e = EthernetFrame{Length: be32(r, 0), SrcMAC: MAC(r[4:10]), DstMAC: MAC(r[12:18]), Type: be32(r, 20)}
+	return true
+}
+
+// decodeIPv4 decodes a sampled_ipv4 structure (0:3 and the IPv4 tunnel
+// records).
+func decodeIPv4(r []byte, d *IPData) bool {
+	if len(r) < sizeIPv4Data {
+		return false
+	}
+	*d = IPData{
+		Length: be32(r, 0), Protocol: be32(r, 4),
+		SrcIP: netip.AddrFrom4([4]byte(r[8:12])), DstIP: netip.AddrFrom4([4]byte(r[12:16])),
+		SrcPort: be32(r, 16), DstPort: be32(r, 20), TCPFlags: be32(r, 24), TOSOrPriority: be32(r, 28),
+	}
+	return true
+}
+
+// decodeIPv6 decodes a sampled_ipv6 structure (0:4 and the IPv6 tunnel
+// records).
+func decodeIPv6(r []byte, d *IPData) bool {
+	if len(r) < sizeIPv6Data {
+		return false
+	}
+	*d = IPData{
+		Length: be32(r, 0), Protocol: be32(r, 4),
+		SrcIP: netip.AddrFrom16([16]byte(r[8:24])), DstIP: netip.AddrFrom16([16]byte(r[24:40])),
+		SrcPort: be32(r, 40), DstPort: be32(r, 44), TCPFlags: be32(r, 48), TOSOrPriority: be32(r, 52),
+	}
+	return true
 }
 
 // rebase turns an error found in a record (offsets relative to the record)

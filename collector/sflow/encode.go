@@ -2,6 +2,7 @@ package sflow
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"net/netip"
 )
 
@@ -116,17 +117,13 @@ func appendDiscardSample(b []byte, d *DiscardSample) []byte {
 	return endTLV(b, start)
 }
 
-func popcount16(v uint16) uint32 {
-	n := uint32(0)
-	for ; v != 0; v &= v - 1 {
-		n++
-	}
-	return n
-}
-
 func appendFlowRecords(b []byte, fd *FlowData) []byte {
-	p := fd.Present & (HasRawHeader | HasEthernet | HasIPv4 | HasIPv6 | HasSwitch | HasRouter | HasGateway)
-	b = append32(b, popcount16(uint16(p)))
+	p := fd.Present & (HasRawHeader | HasEthernet | HasIPv4 | HasIPv6 | HasSwitch | HasRouter | HasGateway |
+		HasNATPort | HasDecapEgress | HasDecapIngress | HasVNIEgress | HasVNIIngress)
+	if fd.Ext != nil {
+		p |= fd.Present & hasExtensions
+	}
+	b = append32(b, uint32(bits.OnesCount32(uint32(p))))
 	var start int
 	if p&HasRawHeader != 0 {
 		h := &fd.RawHeader
@@ -139,36 +136,18 @@ func appendFlowRecords(b []byte, fd *FlowData) []byte {
 		b = endTLV(b, start)
 	}
 	if p&HasEthernet != 0 {
-		e := &fd.Ethernet
 		b, start = beginTLV(b, FlowEthernet)
-		b = append32(b, e.Length)
-		b = append(b, e.SrcMAC[:]...)
-		b = append(b, 0, 0)
-		b = append(b, e.DstMAC[:]...)
-		b = append(b, 0, 0)
-		b = append32(b, e.Type)
+		b = appendEthernet(b, &fd.Ethernet)
 		b = endTLV(b, start)
 	}
 	if p&HasIPv4 != 0 {
-		d := &fd.IPv4
 		b, start = beginTLV(b, FlowIPv4)
-		b = append32(b, d.Length)
-		b = append32(b, d.Protocol)
-		s, t := d.SrcIP.As4(), d.DstIP.As4()
-		b = append(b, s[:]...)
-		b = append(b, t[:]...)
-		b = appendIPTail(b, d)
+		b = appendIPv4(b, &fd.IPv4)
 		b = endTLV(b, start)
 	}
 	if p&HasIPv6 != 0 {
-		d := &fd.IPv6
 		b, start = beginTLV(b, FlowIPv6)
-		b = append32(b, d.Length)
-		b = append32(b, d.Protocol)
-		s, t := d.SrcIP.As16(), d.DstIP.As16()
-		b = append(b, s[:]...)
-		b = append(b, t[:]...)
-		b = appendIPTail(b, d)
+		b = appendIPv6(b, &fd.IPv6)
 		b = endTLV(b, start)
 	}
 	if p&HasSwitch != 0 {
@@ -210,7 +189,100 @@ func appendFlowRecords(b []byte, fd *FlowData) []byte {
 		b = append32(b, g.LocalPref)
 		b = endTLV(b, start)
 	}
+	return appendExtensions(b, p, fd)
+}
+
+// appendExtensions encodes the NAT and tunnel records present in p.
+func appendExtensions(b []byte, p FlowRecords, fd *FlowData) []byte {
+	var start int
+	x := fd.Ext
+	if p&HasNAT != 0 {
+		b, start = beginTLV(b, FlowExtendedNAT)
+		b = appendAddress(b, x.NAT.Src)
+		b = appendAddress(b, x.NAT.Dst)
+		b = endTLV(b, start)
+	}
+	if p&HasNATPort != 0 {
+		b, start = beginTLV(b, FlowExtendedNATPort)
+		b = append32(b, fd.NATPort.SrcPort)
+		b = append32(b, fd.NATPort.DstPort)
+		b = endTLV(b, start)
+	}
+	t := &fd.Tunnel
+	sides := [...]struct {
+		l2, v4, v6, decap, vni      FlowRecords
+		fl2, fv4, fv6, fdecap, fvni DataFormat
+		decapOffset, id             uint32
+		egress                      bool
+	}{
+		{HasL2TunnelEgress, HasIPv4TunnelEgress, HasIPv6TunnelEgress, HasDecapEgress, HasVNIEgress,
+			FlowL2TunnelEgress, FlowIPv4TunnelEgress, FlowIPv6TunnelEgress, FlowDecapEgress, FlowVNIEgress,
+			t.EgressDecapOffset, t.EgressVNI, true},
+		{HasL2TunnelIngress, HasIPv4TunnelIngress, HasIPv6TunnelIngress, HasDecapIngress, HasVNIIngress,
+			FlowL2TunnelIngress, FlowIPv4TunnelIngress, FlowIPv6TunnelIngress, FlowDecapIngress, FlowVNIIngress,
+			t.IngressDecapOffset, t.IngressVNI, false},
+	}
+	for _, sd := range sides {
+		if p&(sd.l2|sd.v4|sd.v6) != 0 {
+			h := &x.Ingress
+			if sd.egress {
+				h = &x.Egress
+			}
+			if p&sd.l2 != 0 {
+				b, start = beginTLV(b, sd.fl2)
+				b = appendEthernet(b, &h.Ethernet)
+				b = endTLV(b, start)
+			}
+			if p&sd.v4 != 0 {
+				b, start = beginTLV(b, sd.fv4)
+				b = appendIPv4(b, &h.IP)
+				b = endTLV(b, start)
+			}
+			if p&sd.v6 != 0 {
+				b, start = beginTLV(b, sd.fv6)
+				b = appendIPv6(b, &h.IP)
+				b = endTLV(b, start)
+			}
+		}
+		if p&sd.decap != 0 {
+			b, start = beginTLV(b, sd.fdecap)
+			b = append32(b, sd.decapOffset)
+			b = endTLV(b, start)
+		}
+		if p&sd.vni != 0 {
+			b, start = beginTLV(b, sd.fvni)
+			b = append32(b, sd.id)
+			b = endTLV(b, start)
+		}
+	}
 	return b
+}
+
+func appendEthernet(b []byte, e *EthernetFrame) []byte {
+	b = append32(b, e.Length)
+	b = append(b, e.SrcMAC[:]...)
+	b = append(b, 0, 0)
+	b = append(b, e.DstMAC[:]...)
+	b = append(b, 0, 0)
+	return append32(b, e.Type)
+}
+
+func appendIPv4(b []byte, d *IPData) []byte {
+	b = append32(b, d.Length)
+	b = append32(b, d.Protocol)
+	s, t := d.SrcIP.As4(), d.DstIP.As4()
+	b = append(b, s[:]...)
+	b = append(b, t[:]...)
+	return appendIPTail(b, d)
+}
+
+func appendIPv6(b []byte, d *IPData) []byte {
+	b = append32(b, d.Length)
+	b = append32(b, d.Protocol)
+	s, t := d.SrcIP.As16(), d.DstIP.As16()
+	b = append(b, s[:]...)
+	b = append(b, t[:]...)
+	return appendIPTail(b, d)
 }
 
 func appendIPTail(b []byte, d *IPData) []byte {
@@ -233,7 +305,7 @@ func appendCounterSample(b []byte, c *CounterSample) []byte {
 		b = append32(b, c.SourceIDType<<24|c.SourceIDIndex&0xFFFFFF)
 	}
 	p := c.Present & (HasGenericInterface | HasEthernetInterface | HasVLAN | HasProcessor)
-	b = append32(b, popcount16(uint16(p)))
+	b = append32(b, uint32(bits.OnesCount8(uint8(p))))
 	var rs int
 	if p&HasGenericInterface != 0 {
 		g := &c.Generic

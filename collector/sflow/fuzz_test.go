@@ -17,6 +17,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(AppendDatagram(nil, fullDatagram()))
 	f.Add(AppendDatagram(nil, &Datagram{AgentAddr: fullDatagram().AgentAddr}))
 	f.Add(regression92())
+	f.Add(AppendDatagram(nil, &Datagram{AgentAddr: fullDatagram().AgentAddr, Flows: []FlowSample{extensionsSample()}}))
 	for _, tc := range errorCases() {
 		f.Add(tc.in)
 	}

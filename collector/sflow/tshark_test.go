@@ -3,6 +3,7 @@ package sflow
 import (
 	"bytes"
 	"encoding/binary"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,4 +98,90 @@ func TestTsharkAgrees(t *testing.T) {
 		want(t, "datagram "+strconv.Itoa(i)+" sampling rates", fields[1], strings.Join(rates, ","))
 		want(t, "datagram "+strconv.Itoa(i)+" frame lengths", fields[2], strings.Join(lengths, ","))
 	}
+}
+
+// TestTsharkAgreesOnNAT: tshark decodes the extended NAT record (0:1007)
+// to the same translated addresses as elk, for IPv4 and IPv6 and for
+// several samples per datagram. (tshark 4.0 does not know the tunnel and
+// NAT port records.)
+func TestTsharkAgreesOnNAT(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Skip("tshark not installed (Debian package tshark)")
+	}
+	var dgs [][]byte
+	var want []string
+	for i := 0; i < 20; i++ {
+		in := &Datagram{AgentAddr: netip.MustParseAddr("192.0.2.1"), Sequence: uint32(i)}
+		var srcs, dsts []string
+		for j := 0; j <= i%3; j++ {
+			f := FlowSample{Sequence: uint32(j), SamplingRate: 100}
+			f.Present = HasNAT
+			src := netip.AddrFrom4([4]byte{198, 51, byte(i), byte(j + 1)})
+			dst := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i*3 + j)})
+			if (i+j)%2 == 1 {
+				src, dst = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i), 15: byte(j)}), netip.AddrFrom4([4]byte{203, 0, 113, byte(i*3 + j)})
+			}
+			f.Ext = &FlowExtensions{NAT: ExtendedNAT{Src: src, Dst: dst}}
+			in.Flows = append(in.Flows, f)
+			srcs, dsts = append(srcs, src.String()), append(dsts, dst.String())
+		}
+		b := AppendDatagram(nil, in)
+		var d Decoder
+		var out Datagram
+		if err := d.Decode(b, &out); err != nil {
+			t.Fatal(err)
+		}
+		var gotSrc, gotDst []string
+		for _, f := range out.Flows {
+			gotSrc, gotDst = append(gotSrc, f.Ext.NAT.Src.String()), append(gotDst, f.Ext.NAT.Dst.String())
+		}
+		if strings.Join(gotSrc, ",") != strings.Join(srcs, ",") || strings.Join(gotDst, ",") != strings.Join(dsts, ",") {
+			t.Fatalf("datagram %d: elk decoded %v → %v, sent %v → %v", i, gotSrc, gotDst, srcs, dsts)
+		}
+		dgs = append(dgs, b)
+		want = append(want, strings.Join(gotSrc, ",")+" "+strings.Join(gotDst, ","))
+	}
+	pcap := filepath.Join(t.TempDir(), "nat.pcap")
+	writeSFlowPcap(t, pcap, dgs)
+	cmd := exec.Command(tshark, "-r", pcap, "-T", "fields", "-E", "separator=/t", "-E", "aggregator=,",
+		"-e", "sflow_245.ipv4_src", "-e", "sflow_245.ipv6_src", "-e", "sflow_245.ipv4_dst", "-e", "sflow_245.ipv6_dst")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark: %v: %s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if len(lines) != len(dgs) {
+		t.Fatalf("tshark printed %d lines for %d datagrams", len(lines), len(dgs))
+	}
+	for i, line := range lines {
+		f := strings.Split(line, "\t")
+		for len(f) < 4 {
+			f = append(f, "")
+		}
+		// tshark lists IPv4 and IPv6 addresses in separate fields; compare
+		// as sets per side.
+		got := sortedJoin(f[0], f[1]) + " " + sortedJoin(f[2], f[3])
+		parts := strings.SplitN(want[i], " ", 2)
+		if exp := sortedJoin(parts[0]) + " " + sortedJoin(parts[1]); got != exp {
+			t.Errorf("datagram %d: tshark %q, elk %q", i, got, exp)
+		}
+	}
+	t.Logf("tshark and elk agree on the NAT addresses of %d datagrams", len(dgs))
+}
+
+func sortedJoin(lists ...string) string {
+	var all []string
+	for _, l := range lists {
+		if l != "" {
+			all = append(all, strings.Split(l, ",")...)
+		}
+	}
+	sort.Strings(all)
+	return strings.Join(all, ",")
 }

@@ -8,7 +8,7 @@
 // never rejected for containing one. Every count read from the wire is
 // checked against the bytes that remain before anything is sized from it:
 // no wire count is trusted, so memory stays proportional to the datagram
-// (the decoded structures of the densest possible datagram take about 14
+// (the decoded structures of the densest possible datagram take about 15
 // bytes per datagram byte, allocated once and then reused), and hostile
 // input can neither make the decoder loop nor panic.
 // Malformed input yields a *DecodeError whose Reason is a stable snake_case
@@ -67,6 +67,21 @@ const (
 	FlowExtendedSwitch  DataFormat = 1001 // 0:1001 extended switch data
 	FlowExtendedRouter  DataFormat = 1002 // 0:1002 extended router data
 	FlowExtendedGateway DataFormat = 1003 // 0:1003 extended gateway data
+
+	FlowExtendedNAT     DataFormat = 1007 // 0:1007 extended NAT (translated addresses)
+	FlowExtendedNATPort DataFormat = 1020 // 0:1020 extended NAT port (translated ports)
+	// Tunnel structures (sflow.org/sflow_tunnels.txt): the outer headers a
+	// packet gets (egress) or had (ingress), decapsulation offsets and VNIs.
+	FlowL2TunnelEgress    DataFormat = 1021 // 0:1021 sampled_ethernet
+	FlowL2TunnelIngress   DataFormat = 1022 // 0:1022 sampled_ethernet
+	FlowIPv4TunnelEgress  DataFormat = 1023 // 0:1023 sampled_ipv4
+	FlowIPv4TunnelIngress DataFormat = 1024 // 0:1024 sampled_ipv4
+	FlowIPv6TunnelEgress  DataFormat = 1025 // 0:1025 sampled_ipv6
+	FlowIPv6TunnelIngress DataFormat = 1026 // 0:1026 sampled_ipv6
+	FlowDecapEgress       DataFormat = 1027 // 0:1027 inner header offset
+	FlowDecapIngress      DataFormat = 1028 // 0:1028 inner header offset
+	FlowVNIEgress         DataFormat = 1029 // 0:1029 virtual network id
+	FlowVNIIngress        DataFormat = 1030 // 0:1030 virtual network id
 )
 
 // Standard counter record types (enterprise 0).
@@ -228,7 +243,7 @@ const (
 )
 
 // FlowRecords is a set of standard flow record types present in a sample.
-type FlowRecords uint16
+type FlowRecords uint32
 
 // Flow record presence bits.
 const (
@@ -239,6 +254,18 @@ const (
 	HasSwitch
 	HasRouter
 	HasGateway
+	HasNAT
+	HasNATPort
+	HasL2TunnelEgress
+	HasL2TunnelIngress
+	HasIPv4TunnelEgress
+	HasIPv4TunnelIngress
+	HasIPv6TunnelEgress
+	HasIPv6TunnelIngress
+	HasDecapEgress
+	HasDecapIngress
+	HasVNIEgress
+	HasVNIIngress
 )
 
 // FlowSample is a flow sample (0:1 compact or 0:3 expanded; both are
@@ -275,6 +302,52 @@ type FlowData struct {
 	Switch    ExtendedSwitch  // 0:1001
 	Router    ExtendedRouter  // 0:1002
 	Gateway   ExtendedGateway // 0:1003
+	NATPort   ExtendedNATPort // 0:1020
+	Tunnel    TunnelIDs       // 0:1027–0:1030
+	// Ext holds the NAT addresses and outer tunnel headers (0:1007,
+	// 0:1021–0:1026). It is allocated the first time such a record is
+	// decoded into this sample and reused afterwards, so a sample without
+	// them stays small; Present says which of its fields are valid.
+	Ext *FlowExtensions
+}
+
+// FlowExtensions are the bulkier, less common flow records.
+type FlowExtensions struct {
+	NAT     ExtendedNAT   // 0:1007
+	Egress  TunnelHeaders // 0:1021, 0:1023, 0:1025
+	Ingress TunnelHeaders // 0:1022, 0:1024, 0:1026
+}
+
+// ExtendedNAT is the extended NAT record (0:1007): the packet's addresses
+// after translation.
+type ExtendedNAT struct {
+	Src, Dst netip.Addr
+}
+
+// ExtendedNATPort is the extended NAT port record (0:1020): the packet's
+// layer 4 ports after translation.
+type ExtendedNATPort struct {
+	SrcPort, DstPort uint32
+}
+
+// TunnelHeaders are the outer headers of one side of a packet's path
+// (sflow.org/sflow_tunnels.txt): Egress is the encapsulation the packet
+// gets on the way out, Ingress the one it had on the way in.
+type TunnelHeaders struct {
+	Ethernet EthernetFrame // outer Ethernet header (L2 tunnel)
+	// IP is the outer IPv4 (HasIPv4Tunnel*) or IPv6 (HasIPv6Tunnel*) header;
+	// a side with both keeps the later record.
+	IP IPData
+}
+
+// TunnelIDs are the scalar tunnel records.
+type TunnelIDs struct {
+	// EgressVNI and IngressVNI are virtual network identifiers (VXLAN,
+	// Geneve, NVGRE) of the packet's encapsulation out and in.
+	EgressVNI, IngressVNI uint32 // 0:1029, 0:1030
+	// The decapsulation records give the offset of the inner header in the
+	// sampled header.
+	EgressDecapOffset, IngressDecapOffset uint32 // 0:1027, 0:1028
 }
 
 // Has reports whether every record type in r is present.

@@ -79,6 +79,38 @@ func testRealCluster(t *testing.T, url string) {
 	if !strings.Contains(string(body), `"type":"long"`) {
 		t.Errorf("network.bytes mapping = %s, want long from the template", body)
 	}
+	// The NAT and tunnel fields get their template types (ip, long), so a
+	// tunnel endpoint can be searched by CIDR.
+	tun := testDocs(1, "tun")
+	tun[0].Body = []byte(`{"@timestamp":"2026-11-27T10:00:00Z","source":{"ip":"10.0.0.5","nat":{"ip":"198.51.100.1","port":61000}},` +
+		`"sflow":{"tunnel":{"egress":{"vni":5001,"ip":{"src":"192.0.2.10","dst":"192.0.2.20","dst_port":4789}}}}}`)
+	if err := s.Write(ctx, tun); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, s, 30*time.Second)
+	tunIndex := url + "/" + prefix + "-flow-tun-2026.11.27"
+	res, err = http.Get(tunIndex + "/_mapping/field/sflow.tunnel.egress.ip.src,sflow.tunnel.egress.vni,source.nat.ip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if strings.Count(string(body), `"type":"ip"`) != 2 || !strings.Contains(string(body), `"type":"long"`) {
+		t.Errorf("tunnel and NAT mappings = %s, want ip, ip and long", body)
+	}
+	if res, err := http.Post(tunIndex+"/_refresh", "application/json", nil); err == nil {
+		res.Body.Close()
+	}
+	res, err = http.Post(tunIndex+"/_count", "application/json",
+		strings.NewReader(`{"query":{"term":{"sflow.tunnel.egress.ip.src":"192.0.2.0/24"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(body), `"count":1`) {
+		t.Errorf("CIDR query on the tunnel source: %s, want count 1", body)
+	}
 	res, err = http.Get(url + "/_cluster/health/" + prefix + "-*")
 	if err != nil {
 		t.Fatal(err)

@@ -88,6 +88,20 @@ var sflowFields = map[string]string{
 	"sflow.counters.if.in_ucast_pkts": "long",
 }
 
+func init() {
+	// sflow.tunnel.{egress,ingress}: the tunnel records.
+	for _, side := range []string{"egress", "ingress"} {
+		p := "sflow.tunnel." + side + "."
+		for name, typ := range map[string]string{
+			"vni": "long", "decap_offset": "long",
+			"ip.src": "ip", "ip.dst": "ip", "ip.protocol": "long", "ip.src_port": "long", "ip.dst_port": "long", "ip.length": "long",
+			"ethernet.src_mac": "keyword", "ethernet.dst_mac": "keyword", "ethernet.type": "long",
+		} {
+			sflowFields[p+name] = typ
+		}
+	}
+}
+
 // buildMappings returns the "mappings" object of the index template: ECS
 // fields from the embedded table, elk's sflow.* fields, and dynamic templates
 // that keep unknown strings as keywords.
