@@ -588,3 +588,69 @@ func TestAgentHealth(t *testing.T) {
 		t.Errorf("network sample loss = %v, want 4", got)
 	}
 }
+
+// TestHostSFlow: a host agent (hsflowd) sends its host counters twice, 10 s
+// of its uptime apart; the collector writes one document per host record
+// with ECS host metrics from the second one on, and counts nothing as
+// unknown.
+func TestHostSFlow(t *testing.T) {
+	r := startCollector(t, "")
+	conn, err := net.Dial("udp", r.c.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	dg := &sflow.Datagram{AgentAddr: netip.MustParseAddr("192.0.2.50"), UptimeMS: 5000, NumSamples: 1}
+	c := sflow.CounterSample{SourceIDType: 2, SourceIDIndex: 1}
+	c.Host = &sflow.HostCounters{
+		CPU: sflow.HostCPU{CPUNum: 2, UptimeS: 600, User: 1000, Idle: 9000},
+		Net: sflow.HostNetIO{BytesIn: 5000, PktsIn: 50, BytesOut: 7000, PktsOut: 70},
+	}
+	c.Present = sflow.HasHostCPU | sflow.HasHostNetIO
+	dg.Counters = []sflow.CounterSample{c}
+	conn.Write(sflow.AppendDatagram(nil, dg))
+	dg.Sequence, dg.UptimeMS = 1, 15000
+	c.Host.CPU.User += 15000 // 1.5 s of user time per s on 2 cores, 0.5 s idle
+	c.Host.CPU.Idle += 5000
+	c.Host.Net.BytesIn += 123456
+	c.Host.Net.PktsIn += 100
+	conn.Write(sflow.AppendDatagram(nil, dg))
+	deadline := time.Now().Add(5 * time.Second)
+	for r.metric(t, "elk_collector_received_datagrams_total", nil) < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.stop(t)
+	if got := r.metric(t, "elk_collector_unknown_structures_total", nil); got != 0 {
+		t.Errorf("unknown structures %v, want 0", got)
+	}
+	data, err := os.ReadFile(r.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var usage, ingress []any
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var d map[string]any
+		if err := json.Unmarshal([]byte(line), &d); err != nil {
+			t.Fatalf("invalid JSON line %q: %v", line, err)
+		}
+		host, _ := d["host"].(map[string]any)
+		if cpu, ok := host["cpu"].(map[string]any); ok {
+			usage = append(usage, cpu["usage"])
+		}
+		if nw, ok := host["network"].(map[string]any); ok {
+			ingress = append(ingress, nw["ingress"].(map[string]any)["bytes"])
+		}
+	}
+	if got := mustJSON(t, []any{usage, ingress}); got != "[[0.75],[123456]]" {
+		t.Errorf("[host.cpu.usage, host.network.ingress.bytes] = %s; want [[0.75],[123456]] (from the second datagram only)", got)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -175,6 +175,15 @@ func (w *worker) Handle(p *receiver.Packet) {
 			case sflow.CounterVLAN:
 				r = w.rates.VLAN(dg, c, restarted)
 				rates = &r
+			case sflow.CounterHostCPU:
+				r = w.rates.HostCPU(dg, c, restarted)
+				rates = &r
+			case sflow.CounterHostDiskIO:
+				r = w.rates.HostDisk(dg, c, restarted)
+				rates = &r
+			case sflow.CounterHostNetIO:
+				r = w.rates.HostNet(dg, c, restarted)
+				rates = &r
 			}
 			w.body = flowdoc.AppendCounterBody(w.body[:0], dg, c, rec, rates, &meta)
 			id.Sample, id.Record, id.Counter, id.SampleKind, id.Tenant = uint32(i), uint32(j), true, kindCounter, ""

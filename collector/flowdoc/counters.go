@@ -25,6 +25,15 @@ var genericRateNames = [numRates]string{"in_bps", "out_bps", "in_pps", "out_pps"
 
 var vlanRateNames = [2]string{"bps", "pps"}
 
+// Host rates: network I/O uses the generic interface slots (bits, packets,
+// errors and drops per second each way); disk I/O and CPU have their own.
+var (
+	hostNetRateNames  = [numRates]string{"in_bps", "out_bps", "in_pps", "out_pps", "in_errors_ps", "out_errors_ps", "in_drops_ps", "out_drops_ps"}
+	hostDiskRateNames = [4]string{"read_bytes_ps", "write_bytes_ps", "reads_ps", "writes_ps"}
+	// CPU times in ms per second, per state; usage derives from them.
+	hostCPURateNames = [numRates]string{"user", "nice", "system", "idle", "wait_io", "intr", "soft_intr", "steal"}
+)
+
 // Rates are the per-second rates of one counter record, derived from the
 // previous record of the same agent, source and type.
 type Rates struct {
@@ -160,6 +169,52 @@ func (t *RateTracker) VLAN(dg *sflow.Datagram, c *sflow.CounterSample, restarted
 	return t.update(k, dg.UptimeMS, restarted, &vals, known)
 }
 
+// HostNet computes the rates of a host network I/O record.
+func (t *RateTracker) HostNet(dg *sflow.Datagram, c *sflow.CounterSample, restarted bool) Rates {
+	n := &c.Host.Net
+	vals := [numRates]uint64{n.BytesIn * 8, n.BytesOut * 8, uint64(n.PktsIn), uint64(n.PktsOut),
+		uint64(n.ErrsIn), uint64(n.ErrsOut), uint64(n.DropsIn), uint64(n.DropsOut)}
+	k := rateKey{dg.AgentAddr, dg.SubAgentID, c.SourceIDType, c.SourceIDIndex, sflow.CounterHostNetIO}
+	return t.update(k, dg.UptimeMS, restarted, &vals, 0xff)
+}
+
+// HostDisk computes the rates of a host disk I/O record.
+func (t *RateTracker) HostDisk(dg *sflow.Datagram, c *sflow.CounterSample, restarted bool) Rates {
+	d := &c.Host.Disk
+	vals := [numRates]uint64{d.BytesRead, d.BytesWritten, uint64(d.Reads), uint64(d.Writes)}
+	k := rateKey{dg.AgentAddr, dg.SubAgentID, c.SourceIDType, c.SourceIDIndex, sflow.CounterHostDiskIO}
+	return t.update(k, dg.UptimeMS, restarted, &vals, 0x0f)
+}
+
+// HostCPU computes the rates of a host CPU record: milliseconds per second
+// spent in each state (steal only from the record's longer version).
+func (t *RateTracker) HostCPU(dg *sflow.Datagram, c *sflow.CounterSample, restarted bool) Rates {
+	u := &c.Host.CPU
+	vals := [numRates]uint64{uint64(u.User), uint64(u.Nice), uint64(u.System), uint64(u.Idle),
+		uint64(u.WaitIO), uint64(u.Intr), uint64(u.SoftIntr), uint64(u.Steal)}
+	known := uint16(0x7f)
+	if u.HasVirtTimes {
+		known = 0xff
+	}
+	k := rateKey{dg.AgentAddr, dg.SubAgentID, c.SourceIDType, c.SourceIDIndex, sflow.CounterHostCPU}
+	return t.update(k, dg.UptimeMS, restarted, &vals, known)
+}
+
+// cpuUsage is the share of CPU time not idle over the rates' interval, or
+// false when no time passed in any state.
+func cpuUsage(r *Rates) (float64, bool) {
+	var total float64
+	for i := range numRates {
+		if r.Known&(1<<i) != 0 {
+			total += r.Values[i]
+		}
+	}
+	if total <= 0 || r.Known&(1<<3) == 0 {
+		return 0, false
+	}
+	return 1 - r.Values[3]/total, true
+}
+
 // CounterRecords lists the counter records of c that get a document, in a
 // fixed order, as data formats.
 func CounterRecords(c *sflow.CounterSample, dst []sflow.DataFormat) []sflow.DataFormat {
@@ -174,6 +229,15 @@ func CounterRecords(c *sflow.CounterSample, dst []sflow.DataFormat) []sflow.Data
 	}
 	if c.Has(sflow.HasProcessor) {
 		dst = append(dst, sflow.CounterProcessor)
+	}
+	for _, h := range [...]struct {
+		bit sflow.CounterRecords
+		f   sflow.DataFormat
+	}{{sflow.HasHostCPU, sflow.CounterHostCPU}, {sflow.HasHostMemory, sflow.CounterHostMemory},
+		{sflow.HasHostDiskIO, sflow.CounterHostDiskIO}, {sflow.HasHostNetIO, sflow.CounterHostNetIO}} {
+		if c.Has(h.bit) {
+			dst = append(dst, h.f)
+		}
 	}
 	return dst
 }
@@ -307,6 +371,8 @@ func AppendCounterBody(b []byte, dg *sflow.Datagram, c *sflow.CounterSample, rec
 		b = field64(b, "total_memory_bytes", p.TotalMemory)
 		b = field64(b, "free_memory_bytes", p.FreeMemory)
 		b = append(b, '}')
+	case sflow.CounterHostCPU, sflow.CounterHostMemory, sflow.CounterHostDiskIO, sflow.CounterHostNetIO:
+		b = appendHostCounters(b, c.Host, rec, rates)
 	}
 	if rates != nil {
 		if rates.Valid {
@@ -316,7 +382,135 @@ func AppendCounterBody(b []byte, dg *sflow.Datagram, c *sflow.CounterSample, rec
 		b = append(b, `,"discontinuity":`...)
 		b = appendBool(b, rates.Discontinuity)
 	}
+	b = append(b, "}}"...)
+	if rec >= sflow.CounterHostCPU && rec <= sflow.CounterHostNetIO {
+		b = appendECSHost(b, c.Host, rec, rates)
+	}
+	return b
+}
+
+// appendHostCounters appends sflow.counters.host.{cpu,memory,disk,net}.
+func appendHostCounters(b []byte, h *sflow.HostCounters, rec sflow.DataFormat, rates *Rates) []byte {
+	valid := rates != nil && rates.Valid
+	switch rec {
+	case sflow.CounterHostCPU:
+		u := &h.CPU
+		b = append(b, `"host":{"cpu":{"load_1":`...)
+		b = appendFloat(b, float64(u.LoadOne))
+		b = append(b, `,"load_5":`...)
+		b = appendFloat(b, float64(u.LoadFive))
+		b = append(b, `,"load_15":`...)
+		b = appendFloat(b, float64(u.LoadFifteen))
+		b = field32(b, "proc_run", u.ProcRun)
+		b = field32(b, "proc_total", u.ProcTotal)
+		b = field32(b, "num", u.CPUNum)
+		b = field32(b, "speed_mhz", u.SpeedMHz)
+		b = field32(b, "uptime_s", u.UptimeS)
+		b = field32(b, "interrupts", u.Interrupts)
+		b = field32(b, "contexts", u.Contexts)
+		if valid {
+			b = append(b, `,"ms_per_s":{`...)
+			n := len(b)
+			b = appendRates(b, hostCPURateNames[:], rates)
+			b = append(b[:n], b[n+1:]...) // no comma before the first
+			b = append(b, '}')
+			if usage, ok := cpuUsage(rates); ok {
+				b = append(b, `,"usage_pct":`...)
+				b = appendFloat(b, usage*100)
+			}
+		}
+	case sflow.CounterHostMemory:
+		m := &h.Memory
+		b = append(b, `"host":{"memory":{"total_bytes":`...)
+		b = appendUint(b, m.Total)
+		b = field64(b, "free_bytes", m.Free)
+		b = field64(b, "shared_bytes", m.Shared)
+		b = field64(b, "buffers_bytes", m.Buffers)
+		b = field64(b, "cached_bytes", m.Cached)
+		b = field64(b, "swap_total_bytes", m.SwapTotal)
+		b = field64(b, "swap_free_bytes", m.SwapFree)
+		b = field32(b, "page_in", m.PageIn)
+		b = field32(b, "page_out", m.PageOut)
+		b = field32(b, "swap_in", m.SwapIn)
+		b = field32(b, "swap_out", m.SwapOut)
+	case sflow.CounterHostDiskIO:
+		d := &h.Disk
+		b = append(b, `"host":{"disk":{"total_bytes":`...)
+		b = appendUint(b, d.Total)
+		b = field64(b, "free_bytes", d.Free)
+		b = append(b, `,"part_max_used_pct":`...)
+		b = appendPct(b, d.PartMaxUsed)
+		b = field32(b, "reads", d.Reads)
+		b = field64(b, "bytes_read", d.BytesRead)
+		b = field32(b, "read_time_ms", d.ReadTime)
+		b = field32(b, "writes", d.Writes)
+		b = field64(b, "bytes_written", d.BytesWritten)
+		b = field32(b, "write_time_ms", d.WriteTime)
+		if valid {
+			b = appendRates(b, hostDiskRateNames[:], rates)
+		}
+	default:
+		n := &h.Net
+		b = append(b, `"host":{"net":{"bytes_in":`...)
+		b = appendUint(b, n.BytesIn)
+		b = field32(b, "pkts_in", n.PktsIn)
+		b = field32(b, "errs_in", n.ErrsIn)
+		b = field32(b, "drops_in", n.DropsIn)
+		b = field64(b, "bytes_out", n.BytesOut)
+		b = field32(b, "pkts_out", n.PktsOut)
+		b = field32(b, "errs_out", n.ErrsOut)
+		b = field32(b, "drops_out", n.DropsOut)
+		if valid {
+			b = appendRates(b, hostNetRateNames[:], rates)
+		}
+	}
 	return append(b, "}}"...)
+}
+
+// appendECSHost appends the ECS host.* metrics a host record provides:
+// host.uptime and host.cpu.usage (0–1), and the bytes and packets of the
+// interval since the previous record (host.network.*, host.disk.*).
+func appendECSHost(b []byte, h *sflow.HostCounters, rec sflow.DataFormat, rates *Rates) []byte {
+	valid := rates != nil && rates.Valid
+	delta := func(i int) uint64 {
+		return uint64(rates.Values[i]*rates.DeltaSeconds + 0.5)
+	}
+	switch rec {
+	case sflow.CounterHostCPU:
+		b = append(b, `,"host":{"uptime":`...)
+		b = appendUint(b, uint64(h.CPU.UptimeS))
+		if valid {
+			if usage, ok := cpuUsage(rates); ok {
+				b = append(b, `,"cpu":{"usage":`...)
+				b = appendFloat(b, usage)
+				b = append(b, '}')
+			}
+		}
+		return append(b, '}')
+	case sflow.CounterHostNetIO:
+		if !valid {
+			return b
+		}
+		b = append(b, `,"host":{"network":{"ingress":{"bytes":`...)
+		b = appendUint(b, delta(rInBPS)/8)
+		b = append(b, `,"packets":`...)
+		b = appendUint(b, delta(rInPPS))
+		b = append(b, `},"egress":{"bytes":`...)
+		b = appendUint(b, delta(rOutBPS)/8)
+		b = append(b, `,"packets":`...)
+		b = appendUint(b, delta(rOutPPS))
+		return append(b, "}}}"...)
+	case sflow.CounterHostDiskIO:
+		if !valid {
+			return b
+		}
+		b = append(b, `,"host":{"disk":{"read":{"bytes":`...)
+		b = appendUint(b, delta(0))
+		b = append(b, `},"write":{"bytes":`...)
+		b = appendUint(b, delta(1))
+		return append(b, "}}}"...)
+	}
+	return b
 }
 
 func appendBool(b []byte, v bool) []byte {

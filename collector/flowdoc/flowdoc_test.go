@@ -2,6 +2,7 @@ package flowdoc
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -457,5 +458,109 @@ func TestFlowDocumentNATAndTunnels(t *testing.T) {
 	}
 	if _, ok := op["source"].(map[string]any)["nat"]; ok {
 		t.Error("source.nat in a document without NAT records")
+	}
+}
+
+// TestHostCounterDocuments: host sFlow records get their own counter
+// documents with raw values under sflow.counters.host.*, rates from the
+// previous record, and ECS host.* metrics (uptime, cpu.usage, the bytes and
+// packets of the interval).
+func TestHostCounterDocuments(t *testing.T) {
+	src := &sflow.Datagram{AgentAddr: netip.MustParseAddr("192.0.2.9"), UptimeMS: 100000, NumSamples: 1}
+	c := sflow.CounterSample{SourceIDType: 2, SourceIDIndex: 1}
+	c.Host = &sflow.HostCounters{
+		CPU: sflow.HostCPU{LoadOne: 0.5, LoadFive: 0.25, LoadFifteen: 0.125, CPUNum: 4, UptimeS: 3600,
+			User: 10000, System: 5000, Idle: 80000, HasVirtTimes: true, Steal: 100},
+		Memory: sflow.HostMemory{Total: 8 << 30, Free: 2 << 30},
+		Disk:   sflow.HostDiskIO{Total: 100 << 30, Free: 40 << 30, PartMaxUsed: 6000, BytesRead: 1 << 20, BytesWritten: 2 << 20, Reads: 10, Writes: 20},
+		Net:    sflow.HostNetIO{BytesIn: 1000, PktsIn: 10, BytesOut: 2000, PktsOut: 20},
+	}
+	c.Present = sflow.HasHostCPU | sflow.HasHostMemory | sflow.HasHostDiskIO | sflow.HasHostNetIO
+	src.Counters = []sflow.CounterSample{c}
+	var d sflow.Decoder
+	var dg sflow.Datagram
+	if err := d.Decode(sflow.AppendDatagram(nil, src), &dg); err != nil {
+		t.Fatal(err)
+	}
+	dc := &dg.Counters[0]
+	recs := CounterRecords(dc, nil)
+	want := []sflow.DataFormat{sflow.CounterHostCPU, sflow.CounterHostMemory, sflow.CounterHostDiskIO, sflow.CounterHostNetIO}
+	if fmt.Sprint(recs) != fmt.Sprint(want) {
+		t.Fatalf("records %v, want %v", recs, want)
+	}
+	var rt RateTracker
+	rt.HostCPU(&dg, dc, false)
+	rt.HostDisk(&dg, dc, false)
+	rt.HostNet(&dg, dc, false)
+
+	// 10 s later: 1 s of user time, 3 s idle per 10 s (of 4 cores), 5 MB
+	// read, 1 MB in and 2 MB out.
+	src.UptimeMS += 10000
+	h := src.Counters[0].Host
+	h.CPU.User += 10000
+	h.CPU.Idle += 30000
+	h.Disk.BytesRead += 5e6
+	h.Net.BytesIn += 1e6
+	h.Net.PktsIn += 1000
+	h.Net.BytesOut += 2e6
+	if err := d.Decode(sflow.AppendDatagram(nil, src), &dg); err != nil {
+		t.Fatal(err)
+	}
+	rc, rd, rn := rt.HostCPU(&dg, dc, false), rt.HostDisk(&dg, dc, false), rt.HostNet(&dg, dc, false)
+	docs := map[sflow.DataFormat]map[string]any{}
+	for _, rec := range recs {
+		var r *Rates
+		switch rec {
+		case sflow.CounterHostCPU:
+			r = &rc
+		case sflow.CounterHostDiskIO:
+			r = &rd
+		case sflow.CounterHostNetIO:
+			r = &rn
+		}
+		docs[rec] = decodeJSON(t, AppendCounterTail(AppendCounterBody(nil, &dg, dc, rec, r, &meta), "acme"))
+	}
+	for rec, fields := range map[sflow.DataFormat]map[string]any{
+		sflow.CounterHostCPU: {
+			"event.dataset":                          "sflow.counters",
+			"organization.id":                        "acme",
+			"sflow.record":                           "0:2003",
+			"sflow.counters.host.cpu.load_1":         0.5,
+			"sflow.counters.host.cpu.num":            4.0,
+			"sflow.counters.host.cpu.ms_per_s.user":  1000.0,
+			"sflow.counters.host.cpu.ms_per_s.idle":  3000.0,
+			"sflow.counters.host.cpu.ms_per_s.steal": 0.0,
+			"sflow.counters.host.cpu.usage_pct":      25.0,
+			"sflow.counters.delta_seconds":           10.0,
+			"host.uptime":                            3600.0,
+			"host.cpu.usage":                         0.25,
+		},
+		sflow.CounterHostMemory: {
+			"sflow.counters.host.memory.total_bytes": float64(8 << 30),
+			"sflow.counters.host.memory.free_bytes":  float64(2 << 30),
+		},
+		sflow.CounterHostDiskIO: {
+			"sflow.counters.host.disk.part_max_used_pct": 60.0,
+			"sflow.counters.host.disk.read_bytes_ps":     5e5,
+			"host.disk.read.bytes":                       5e6,
+			"host.disk.write.bytes":                      0.0,
+		},
+		sflow.CounterHostNetIO: {
+			"sflow.counters.host.net.in_bps": 8e5,
+			"sflow.counters.host.net.in_pps": 100.0,
+			"host.network.ingress.bytes":     1e6,
+			"host.network.ingress.packets":   1000.0,
+			"host.network.egress.bytes":      2e6,
+			"host.network.egress.packets":    0.0,
+		},
+	} {
+		for path, w := range fields {
+			if gj, wj := mustJSON(get(t, docs[rec], path)), mustJSON(w); gj != wj {
+				t.Errorf("%s: %s = %s, want %s", rec, path, gj, wj)
+			}
+		}
+	}
+	if _, ok := docs[sflow.CounterHostMemory]["host"]; ok {
+		t.Error("the memory record has no ECS host metrics, but the document has host.*")
 	}
 }

@@ -105,6 +105,7 @@ func TestDecodeMemoryBound(t *testing.T) {
 		// (FlowData.Ext is allocated once per sample slot).
 		{"flow samples with a vni", fill(tlv(1, w(1, 7, 256, 2560, 0, 7, 8, 1), tlv(1029, w(42))))},
 		{"flow samples with an empty nat", fill(tlv(1, w(1, 7, 256, 2560, 0, 7, 8, 1), tlv(1007, w(0, 0))))},
+		{"counter samples with host net io", fill(tlv(2, w(1, 7, 1), tlv(2006, make([]byte, 40))))},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

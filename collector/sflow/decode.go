@@ -2,6 +2,7 @@ package sflow
 
 import (
 	"encoding/binary"
+	"math"
 	"net/netip"
 )
 
@@ -34,6 +35,11 @@ const (
 	sizeEthernetCounters  = 52
 	sizeVLANCounters      = 28
 	sizeProcessorCounters = 28
+	sizeHostCPU           = 68 // 80 with steal, guest and guest_nice
+	sizeHostCPUVirt       = 80
+	sizeHostMemory        = 72
+	sizeHostDiskIO        = 52
+	sizeHostNetIO         = 40
 )
 
 // Decode decodes the datagram b into dg, which it resets first and whose
@@ -242,6 +248,9 @@ func (dg *Datagram) nextCounter() *CounterSample {
 	}
 	if c.Present&HasProcessor != 0 {
 		c.Processor = ProcessorCounters{}
+	}
+	if c.Present&(HasHostCPU|HasHostMemory|HasHostDiskIO|HasHostNetIO) != 0 {
+		*c.Host = HostCounters{}
 	}
 	c.Present = 0
 	return c
@@ -581,6 +590,64 @@ func decodeIPv6(r []byte, d *IPData) bool {
 	return true
 }
 
+// decodeHost decodes a host counter record into c.Host, allocating it the
+// first time this sample slot needs it.
+func decodeHost(format DataFormat, r []byte, rbase int, c *CounterSample) error {
+	need, name := 0, ""
+	switch format {
+	case CounterHostCPU:
+		need, name = sizeHostCPU, "host_cpu"
+	case CounterHostMemory:
+		need, name = sizeHostMemory, "host_memory"
+	case CounterHostDiskIO:
+		need, name = sizeHostDiskIO, "host_disk_io"
+	default:
+		need, name = sizeHostNetIO, "host_net_io"
+	}
+	if len(r) < need {
+		return errAt(ReasonBadLength, rbase, name)
+	}
+	if c.Host == nil {
+		c.Host = new(HostCounters)
+	}
+	h := c.Host
+	switch format {
+	case CounterHostCPU:
+		h.CPU = HostCPU{
+			LoadOne: math.Float32frombits(be32(r, 0)), LoadFive: math.Float32frombits(be32(r, 4)), LoadFifteen: math.Float32frombits(be32(r, 8)),
+			ProcRun: be32(r, 12), ProcTotal: be32(r, 16), CPUNum: be32(r, 20), SpeedMHz: be32(r, 24), UptimeS: be32(r, 28),
+			User: be32(r, 32), Nice: be32(r, 36), System: be32(r, 40), Idle: be32(r, 44),
+			WaitIO: be32(r, 48), Intr: be32(r, 52), SoftIntr: be32(r, 56), Interrupts: be32(r, 60), Contexts: be32(r, 64),
+		}
+		if len(r) >= sizeHostCPUVirt {
+			h.CPU.HasVirtTimes = true
+			h.CPU.Steal, h.CPU.Guest, h.CPU.GuestNice = be32(r, 68), be32(r, 72), be32(r, 76)
+		}
+		c.Present |= HasHostCPU
+	case CounterHostMemory:
+		h.Memory = HostMemory{
+			Total: be64(r, 0), Free: be64(r, 8), Shared: be64(r, 16), Buffers: be64(r, 24), Cached: be64(r, 32),
+			SwapTotal: be64(r, 40), SwapFree: be64(r, 48),
+			PageIn: be32(r, 56), PageOut: be32(r, 60), SwapIn: be32(r, 64), SwapOut: be32(r, 68),
+		}
+		c.Present |= HasHostMemory
+	case CounterHostDiskIO:
+		h.Disk = HostDiskIO{
+			Total: be64(r, 0), Free: be64(r, 8), PartMaxUsed: be32(r, 16),
+			Reads: be32(r, 20), BytesRead: be64(r, 24), ReadTime: be32(r, 32),
+			Writes: be32(r, 36), BytesWritten: be64(r, 40), WriteTime: be32(r, 48),
+		}
+		c.Present |= HasHostDiskIO
+	default:
+		h.Net = HostNetIO{
+			BytesIn: be64(r, 0), PktsIn: be32(r, 8), ErrsIn: be32(r, 12), DropsIn: be32(r, 16),
+			BytesOut: be64(r, 20), PktsOut: be32(r, 28), ErrsOut: be32(r, 32), DropsOut: be32(r, 36),
+		}
+		c.Present |= HasHostNetIO
+	}
+	return nil
+}
+
 // rebase turns an error found in a record (offsets relative to the record)
 // into one with an offset in the datagram; truncation inside a record is a
 // length inconsistency.
@@ -776,6 +843,10 @@ func decodeCounterSample(s []byte, base int, expanded bool, dg *Datagram) error 
 				FreeMemory:  be64(r, 20),
 			}
 			c.Present |= HasProcessor
+		case CounterHostCPU, CounterHostMemory, CounterHostDiskIO, CounterHostNetIO:
+			if err := decodeHost(format, r, rbase, c); err != nil {
+				return err
+			}
 		default:
 			dg.addUnknown(KindCounterRecord, format)
 		}

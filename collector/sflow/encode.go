@@ -2,6 +2,7 @@ package sflow
 
 import (
 	"encoding/binary"
+	"math"
 	"math/bits"
 	"net/netip"
 )
@@ -305,6 +306,9 @@ func appendCounterSample(b []byte, c *CounterSample) []byte {
 		b = append32(b, c.SourceIDType<<24|c.SourceIDIndex&0xFFFFFF)
 	}
 	p := c.Present & (HasGenericInterface | HasEthernetInterface | HasVLAN | HasProcessor)
+	if c.Host != nil {
+		p |= c.Present & (HasHostCPU | HasHostMemory | HasHostDiskIO | HasHostNetIO)
+	}
 	b = append32(b, uint32(bits.OnesCount8(uint8(p))))
 	var rs int
 	if p&HasGenericInterface != 0 {
@@ -365,7 +369,71 @@ func appendCounterSample(b []byte, c *CounterSample) []byte {
 		b = append64(b, pc.FreeMemory)
 		b = endTLV(b, rs)
 	}
+	if p&(HasHostCPU|HasHostMemory|HasHostDiskIO|HasHostNetIO) != 0 {
+		b = appendHost(b, p, c.Host)
+	}
 	return endTLV(b, start)
+}
+
+// appendHost encodes the host records present in p.
+func appendHost(b []byte, p CounterRecords, h *HostCounters) []byte {
+	var rs int
+	if p&HasHostCPU != 0 {
+		u := &h.CPU
+		b, rs = beginTLV(b, CounterHostCPU)
+		b = append32(b, math.Float32bits(u.LoadOne))
+		b = append32(b, math.Float32bits(u.LoadFive))
+		b = append32(b, math.Float32bits(u.LoadFifteen))
+		for _, v := range []uint32{u.ProcRun, u.ProcTotal, u.CPUNum, u.SpeedMHz, u.UptimeS, u.User, u.Nice, u.System,
+			u.Idle, u.WaitIO, u.Intr, u.SoftIntr, u.Interrupts, u.Contexts} {
+			b = append32(b, v)
+		}
+		if u.HasVirtTimes {
+			b = append32(b, u.Steal)
+			b = append32(b, u.Guest)
+			b = append32(b, u.GuestNice)
+		}
+		b = endTLV(b, rs)
+	}
+	if p&HasHostMemory != 0 {
+		m := &h.Memory
+		b, rs = beginTLV(b, CounterHostMemory)
+		for _, v := range []uint64{m.Total, m.Free, m.Shared, m.Buffers, m.Cached, m.SwapTotal, m.SwapFree} {
+			b = append64(b, v)
+		}
+		for _, v := range []uint32{m.PageIn, m.PageOut, m.SwapIn, m.SwapOut} {
+			b = append32(b, v)
+		}
+		b = endTLV(b, rs)
+	}
+	if p&HasHostDiskIO != 0 {
+		d := &h.Disk
+		b, rs = beginTLV(b, CounterHostDiskIO)
+		b = append64(b, d.Total)
+		b = append64(b, d.Free)
+		b = append32(b, d.PartMaxUsed)
+		b = append32(b, d.Reads)
+		b = append64(b, d.BytesRead)
+		b = append32(b, d.ReadTime)
+		b = append32(b, d.Writes)
+		b = append64(b, d.BytesWritten)
+		b = append32(b, d.WriteTime)
+		b = endTLV(b, rs)
+	}
+	if p&HasHostNetIO != 0 {
+		n := &h.Net
+		b, rs = beginTLV(b, CounterHostNetIO)
+		b = append64(b, n.BytesIn)
+		b = append32(b, n.PktsIn)
+		b = append32(b, n.ErrsIn)
+		b = append32(b, n.DropsIn)
+		b = append64(b, n.BytesOut)
+		b = append32(b, n.PktsOut)
+		b = append32(b, n.ErrsOut)
+		b = append32(b, n.DropsOut)
+		b = endTLV(b, rs)
+	}
+	return b
 }
 
 // AppendFrame appends to dst the packet header described by the parsed

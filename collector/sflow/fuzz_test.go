@@ -18,6 +18,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(AppendDatagram(nil, &Datagram{AgentAddr: fullDatagram().AgentAddr}))
 	f.Add(regression92())
 	f.Add(AppendDatagram(nil, &Datagram{AgentAddr: fullDatagram().AgentAddr, Flows: []FlowSample{extensionsSample()}}))
+	f.Add(AppendDatagram(nil, &Datagram{AgentAddr: fullDatagram().AgentAddr, Counters: []CounterSample{hostSample(true)}}))
 	for _, tc := range errorCases() {
 		f.Add(tc.in)
 	}

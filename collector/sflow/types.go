@@ -90,6 +90,12 @@ const (
 	CounterEthernetInterface DataFormat = 2    // 0:2 Ethernet (dot3) counters
 	CounterVLAN              DataFormat = 5    // 0:5 VLAN counters
 	CounterProcessor         DataFormat = 1001 // 0:1001 processor counters
+	// Host sFlow (sflow.org/sflow_host.txt), sent by hsflowd and
+	// hypervisors about the host itself.
+	CounterHostCPU    DataFormat = 2003 // 0:2003 host CPU
+	CounterHostMemory DataFormat = 2004 // 0:2004 host memory
+	CounterHostDiskIO DataFormat = 2005 // 0:2005 host disk I/O
+	CounterHostNetIO  DataFormat = 2006 // 0:2006 host network I/O
 )
 
 // Header protocols of a raw packet header record (0:1) that the decoder
@@ -504,6 +510,10 @@ const (
 	HasEthernetInterface
 	HasVLAN
 	HasProcessor
+	HasHostCPU
+	HasHostMemory
+	HasHostDiskIO
+	HasHostNetIO
 )
 
 // CounterSample is a counter sample (0:2 compact or 0:4 expanded) with its
@@ -524,6 +534,62 @@ type CounterSample struct {
 	Ethernet  EthernetInterfaceCounters // 0:2
 	VLAN      VLANCounters              // 0:5
 	Processor ProcessorCounters         // 0:1001
+	// Host holds the host records (0:2003–0:2006). It is allocated the
+	// first time one is decoded into this sample slot and reused; Present
+	// says which of its fields are valid.
+	Host *HostCounters
+}
+
+// HostCounters are the host sFlow counter records.
+type HostCounters struct {
+	CPU    HostCPU    // 0:2003
+	Memory HostMemory // 0:2004
+	Disk   HostDiskIO // 0:2005
+	Net    HostNetIO  // 0:2006
+}
+
+// HostCPU is the host CPU record (0:2003). Times are in milliseconds since
+// boot; Steal, Guest and GuestNice come in the record's longer version
+// (HasVirtTimes).
+type HostCPU struct {
+	LoadOne, LoadFive, LoadFifteen float32
+	ProcRun, ProcTotal             uint32
+	CPUNum                         uint32
+	SpeedMHz                       uint32
+	UptimeS                        uint32
+	User, Nice, System, Idle       uint32
+	WaitIO, Intr, SoftIntr         uint32
+	Interrupts, Contexts           uint32
+	HasVirtTimes                   bool
+	Steal, Guest, GuestNice        uint32
+}
+
+// HostMemory is the host memory record (0:2004), in bytes; the paging
+// and swapping counters count pages.
+type HostMemory struct {
+	Total, Free, Shared, Buffers, Cached uint64
+	SwapTotal, SwapFree                  uint64
+	PageIn, PageOut, SwapIn, SwapOut     uint32
+}
+
+// HostDiskIO is the host disk I/O record (0:2005). PartMaxUsed is the
+// fullest partition's use in hundredths of a percent; times are in ms.
+type HostDiskIO struct {
+	Total, Free       uint64
+	PartMaxUsed       uint32
+	Reads, ReadTime   uint32
+	BytesRead         uint64
+	Writes, WriteTime uint32
+	BytesWritten      uint64
+}
+
+// HostNetIO is the host network I/O record (0:2006), summed over the
+// host's interfaces.
+type HostNetIO struct {
+	BytesIn                    uint64
+	PktsIn, ErrsIn, DropsIn    uint32
+	BytesOut                   uint64
+	PktsOut, ErrsOut, DropsOut uint32
 }
 
 // Has reports whether every record type in r is present.

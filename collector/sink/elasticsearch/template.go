@@ -89,6 +89,30 @@ var sflowFields = map[string]string{
 }
 
 func init() {
+	// Host sFlow: ECS host metrics and the raw records. Fractions and rates
+	// are doubles, so the first document's value (say 25) cannot make a
+	// field long and truncate later ones.
+	for name, typ := range map[string]string{
+		"host.uptime": "long", "host.cpu.usage": "double",
+		"host.network.ingress.bytes": "long", "host.network.ingress.packets": "long",
+		"host.network.egress.bytes": "long", "host.network.egress.packets": "long",
+		"host.disk.read.bytes": "long", "host.disk.write.bytes": "long",
+		"sflow.counters.host.cpu.load_1": "double", "sflow.counters.host.cpu.load_5": "double",
+		"sflow.counters.host.cpu.load_15": "double", "sflow.counters.host.cpu.usage_pct": "double",
+		"sflow.counters.host.disk.part_max_used_pct": "double",
+	} {
+		sflowFields[name] = typ
+	}
+	for _, n := range []string{"user", "nice", "system", "idle", "wait_io", "intr", "soft_intr", "steal"} {
+		sflowFields["sflow.counters.host.cpu.ms_per_s."+n] = "double"
+	}
+	for _, n := range []string{"read_bytes_ps", "write_bytes_ps", "reads_ps", "writes_ps"} {
+		sflowFields["sflow.counters.host.disk."+n] = "double"
+	}
+	for _, n := range []string{"in_bps", "out_bps", "in_pps", "out_pps", "in_errors_ps", "out_errors_ps", "in_drops_ps", "out_drops_ps"} {
+		sflowFields["sflow.counters.host.net."+n] = "double"
+	}
+
 	// sflow.tunnel.{egress,ingress}: the tunnel records.
 	for _, side := range []string{"egress", "ingress"} {
 		p := "sflow.tunnel." + side + "."

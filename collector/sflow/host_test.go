@@ -1,0 +1,73 @@
+package sflow
+
+import (
+	"errors"
+	"net/netip"
+	"reflect"
+	"testing"
+)
+
+func hostSample(virt bool) CounterSample {
+	c := CounterSample{Sequence: 4, SourceIDType: 2, SourceIDIndex: 1}
+	c.Host = &HostCounters{
+		CPU: HostCPU{LoadOne: 0.25, LoadFive: 1.5, LoadFifteen: 2.75, ProcRun: 3, ProcTotal: 412, CPUNum: 8, SpeedMHz: 2400,
+			UptimeS: 86400, User: 1000, Nice: 20, System: 300, Idle: 8000, WaitIO: 50, Intr: 5, SoftIntr: 7,
+			Interrupts: 123456, Contexts: 654321},
+		Memory: HostMemory{Total: 16 << 30, Free: 4 << 30, Shared: 1 << 20, Buffers: 2 << 20, Cached: 3 << 30,
+			SwapTotal: 2 << 30, SwapFree: 2 << 30, PageIn: 10, PageOut: 20, SwapIn: 1, SwapOut: 2},
+		Disk: HostDiskIO{Total: 500 << 30, Free: 200 << 30, PartMaxUsed: 6543, Reads: 1000, BytesRead: 4 << 20,
+			ReadTime: 300, Writes: 2000, BytesWritten: 8 << 20, WriteTime: 600},
+		Net: HostNetIO{BytesIn: 1 << 40, PktsIn: 1e6, ErrsIn: 1, DropsIn: 2, BytesOut: 1 << 39, PktsOut: 9e5, ErrsOut: 3, DropsOut: 4},
+	}
+	if virt {
+		c.Host.CPU.HasVirtTimes, c.Host.CPU.Steal, c.Host.CPU.Guest, c.Host.CPU.GuestNice = true, 11, 12, 13
+	}
+	c.Present = HasHostCPU | HasHostMemory | HasHostDiskIO | HasHostNetIO
+	c.Records = []DataFormat{CounterHostCPU, CounterHostMemory, CounterHostDiskIO, CounterHostNetIO}
+	return c
+}
+
+func TestHostCountersRoundTrip(t *testing.T) {
+	for _, virt := range []bool{false, true} {
+		in := &Datagram{AgentAddr: netip.MustParseAddr("192.0.2.9"), Sequence: 1, NumSamples: 1,
+			Counters: []CounterSample{hostSample(virt)}}
+		b := AppendDatagram(nil, in)
+		var d Decoder
+		var out Datagram
+		if err := d.Decode(b, &out); err != nil {
+			t.Fatalf("virt=%v: %v", virt, err)
+		}
+		if len(out.Unknown) != 0 {
+			t.Errorf("virt=%v: host records counted as unknown: %+v", virt, out.Unknown)
+		}
+		normalize(in)
+		normalize(&out)
+		if !reflect.DeepEqual(in, &out) {
+			t.Fatalf("virt=%v: round trip mismatch\n got %+v\nwant %+v", virt, out.Counters[0].Host, in.Counters[0].Host)
+		}
+		// The slot is reused: a sample without host records clears them.
+		plain := &Datagram{AgentAddr: in.AgentAddr, NumSamples: 1, Counters: []CounterSample{{Sequence: 5}}}
+		if err := d.Decode(AppendDatagram(nil, plain), &out); err != nil {
+			t.Fatal(err)
+		}
+		if c := &out.Counters[0]; c.Present != 0 || (c.Host != nil && *c.Host != HostCounters{}) {
+			t.Errorf("host records left over: %b %+v", c.Present, c.Host)
+		}
+	}
+}
+
+func TestHostCountersMalformed(t *testing.T) {
+	for _, tc := range []struct {
+		format uint32
+		size   int
+		name   string
+	}{{2003, 64, "host_cpu"}, {2004, 68, "host_memory"}, {2005, 48, "host_disk_io"}, {2006, 36, "host_net_io"}} {
+		var d Decoder
+		var dg Datagram
+		err := d.Decode(dgram(counterSample(tlv(tc.format, make([]byte, tc.size)))), &dg)
+		var de *DecodeError
+		if !errors.As(err, &de) || de.Reason != ReasonBadLength || de.Context != tc.name {
+			t.Errorf("%d-byte %s: err = %v, want bad_length in %s", tc.size, tc.name, err, tc.name)
+		}
+	}
+}
