@@ -87,6 +87,7 @@ type Collector struct {
 
 	docsFlowOperator, docsFlowTenant       prometheus.Counter
 	docsCounterOperator, docsCounterTenant prometheus.Counter
+	docsDiscardOperator, docsDiscardTenant prometheus.Counter
 
 	// writeCtx bounds sink writes: it ends ShutdownTimeout after Run's
 	// context, so a stuck output cannot hold the drain forever.
@@ -140,6 +141,8 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 	c.docsFlowTenant = m.documents.WithLabelValues("sflow.flow", "tenant")
 	c.docsCounterOperator = m.documents.WithLabelValues("sflow.counters", "operator")
 	c.docsCounterTenant = m.documents.WithLabelValues("sflow.counters", "tenant")
+	c.docsDiscardOperator = m.documents.WithLabelValues("sflow.discards", "operator")
+	c.docsDiscardTenant = m.documents.WithLabelValues("sflow.discards", "tenant")
 	c.other = m.forAgent(otherAgent, 0)
 	c.otherSender = m.forSender(otherAgent)
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"errors"
 	"io"
 	"log/slog"
@@ -653,4 +654,58 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestDiscardSamplesBecomeDocuments: a discarded packet sample is
+// written as an sflow.discards document, once for the operator and once
+// for each tenant it belongs to, and counted.
+func TestDiscardSamplesBecomeDocuments(t *testing.T) {
+	r := startCollector(t, tenants)
+	conn, err := net.Dial("udp", r.c.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	h := sflow.RawHeader{Protocol: sflow.HeaderIPv4, FrameLength: 60, Network: sflow.NetworkIPv4,
+		SrcIP: netip.MustParseAddr("10.1.7.7"), DstIP: netip.MustParseAddr("198.51.100.1"), IPProto: 17, TTL: 1, IPLength: 60,
+		SrcPort: 5353, DstPort: 53}
+	h.Header = sflow.AppendFrame(nil, &h, 64)
+	h.HeaderSize = uint32(len(h.Header))
+	ds := sflow.DiscardSample{Sequence: 1, SourceIDIndex: 9, Input: 9, Reason: sflow.DiscardTTLExceeded}
+	ds.RawHeader, ds.Present = h, sflow.HasRawHeader
+	dg := &sflow.Datagram{AgentAddr: netip.MustParseAddr("192.0.2.60"), NumSamples: 1, Discards: []sflow.DiscardSample{ds}}
+	conn.Write(sflow.AppendDatagram(nil, dg))
+	deadline := time.Now().Add(5 * time.Second)
+	for r.metric(t, "elk_collector_received_datagrams_total", nil) < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.stop(t)
+	data, err := os.ReadFile(r.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var d struct {
+			Event        struct{ Dataset string } `json:"event"`
+			Organization struct{ ID string }      `json:"organization"`
+			Sflow        struct {
+				Discard struct {
+					ReasonName string `json:"reason_name"`
+				}
+			} `json:"sflow"`
+		}
+		if err := json.Unmarshal([]byte(line), &d); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, d.Event.Dataset+"/"+d.Organization.ID+"/"+d.Sflow.Discard.ReasonName)
+	}
+	if want := "[sflow.discards//ttl_exceeded sflow.discards/acme/ttl_exceeded]"; fmt.Sprint(got) != want {
+		t.Errorf("documents %v, want %s", got, want)
+	}
+	for scope, want := range map[string]float64{"operator": 1, "tenant": 1} {
+		if n := r.metric(t, "elk_collector_documents_total", map[string]string{"dataset": "sflow.discards", "stream": scope}); n != want {
+			t.Errorf("documents_total{dataset=sflow.discards,stream=%s} = %v, want %v", scope, n, want)
+		}
+	}
 }

@@ -18,6 +18,7 @@ import (
 const (
 	kindFlow    uint8 = 1
 	kindCounter uint8 = 2
+	kindDiscard uint8 = 3
 )
 
 type agentKey struct {
@@ -197,9 +198,26 @@ func (w *worker) Handle(p *receiver.Packet) {
 		}
 	}
 	for i := range dg.Discards {
+		ds := &dg.Discards[i]
 		st.m.discards.Inc()
 		m.discards.Inc()
-		w.countRecords(dg.Discards[i].Records)
+		w.countRecords(ds.Records)
+		w.body = flowdoc.AppendDiscardBody(w.body[:0], dg, ds, &meta)
+		id.Sample, id.Record, id.Counter, id.SampleKind, id.Tenant = uint32(i), 0, false, kindDiscard, ""
+		w.emit(&id, flowdoc.DatasetDiscards, p, agent, "", "")
+		w.c.docsDiscardOperator.Inc()
+		if snap.Len() == 0 {
+			continue
+		}
+		e := flowdoc.FlowEndpoints(&ds.FlowData)
+		rf := route.Flow{Src: e.Src, Dst: e.Dst, Agent: agent, VLAN: uint32(e.VLAN),
+			InIf: ds.Input, OutIf: ds.Output, HasIfIndex: true}
+		w.matches = snap.Route(&rf, w.matches[:0])
+		for _, mt := range w.matches {
+			id.Tenant = snap.Tenants[mt.Tenant].ID
+			w.emit(&id, flowdoc.DatasetDiscards, p, agent, id.Tenant, direction(mt))
+			w.c.docsDiscardTenant.Inc()
+		}
 	}
 	m.decodeDuration.Observe(time.Since(start).Seconds())
 	if len(w.docs) >= w.c.cfg.Batch {
@@ -221,7 +239,7 @@ func direction(m route.Match) string {
 
 // routeFlow extracts what routing looks at from a flow sample.
 func routeFlow(f *sflow.FlowSample, agent netip.Addr) route.Flow {
-	e := flowdoc.FlowEndpoints(f)
+	e := flowdoc.FlowEndpoints(&f.FlowData)
 	rf := route.Flow{Src: e.Src, Dst: e.Dst, Agent: agent, VLAN: uint32(e.VLAN)}
 	if in, ok := f.Input.IfIndex(); ok {
 		rf.InIf, rf.HasIfIndex = in, true
@@ -241,7 +259,7 @@ func (w *worker) emit(id *flowdoc.IDKey, dataset string, p *receiver.Packet, age
 	a = agent.AppendTo(a)
 	keyEnd := len(a)
 	a = append(a, w.body...)
-	if dataset == flowdoc.DatasetFlow {
+	if dataset != flowdoc.DatasetCounters {
 		a = flowdoc.AppendFlowTail(a, tenant, dir)
 	} else {
 		a = flowdoc.AppendCounterTail(a, tenant)

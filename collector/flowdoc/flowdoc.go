@@ -29,6 +29,7 @@ const ECSVersion = "8.17.0"
 const (
 	DatasetFlow     = "sflow.flow"
 	DatasetCounters = "sflow.counters"
+	DatasetDiscards = "sflow.discards"
 )
 
 // Meta is the per-datagram context of a document.
@@ -81,7 +82,7 @@ type Endpoints struct {
 }
 
 // FlowEndpoints extracts f's endpoints.
-func FlowEndpoints(f *sflow.FlowSample) Endpoints {
+func FlowEndpoints(f *sflow.FlowData) Endpoints {
 	var e Endpoints
 	h := &f.RawHeader
 	if f.Has(sflow.HasRawHeader) && h.Parsed&(sflow.LayerIPv4|sflow.LayerIPv6) != 0 {
@@ -449,7 +450,7 @@ func appendTunnel(b []byte, f *sflow.FlowSample) []byte {
 // object: finish it with AppendFlowTail.
 func AppendFlowBody(b []byte, dg *sflow.Datagram, f *sflow.FlowSample, m *Meta) []byte {
 	packets, bytes, frameLength := Estimates(f)
-	e := FlowEndpoints(f)
+	e := FlowEndpoints(&f.FlowData)
 	var inVLAN, outVLAN uint32
 	if f.Has(sflow.HasSwitch) {
 		inVLAN, outVLAN = f.Switch.SrcVLAN, f.Switch.DstVLAN
@@ -457,13 +458,6 @@ func AppendFlowBody(b []byte, dg *sflow.Datagram, f *sflow.FlowSample, m *Meta) 
 	b = appendEvent(b, "event", "connection", DatasetFlow, m)
 	b = appendObserver(b, dg, f.Input, f.Output, inVLAN, outVLAN)
 
-	var srcMAC, dstMAC sflow.MAC
-	hasMAC := false
-	if f.Has(sflow.HasRawHeader) && f.RawHeader.Parsed&sflow.LayerEthernet != 0 {
-		srcMAC, dstMAC, hasMAC = f.RawHeader.SrcMAC, f.RawHeader.DstMAC, true
-	} else if f.Has(sflow.HasEthernet) {
-		srcMAC, dstMAC, hasMAC = f.Ethernet.SrcMAC, f.Ethernet.DstMAC, true
-	}
 	var srcAS, dstAS uint32
 	g := &f.Gateway
 	if f.Has(sflow.HasGateway) {
@@ -475,21 +469,7 @@ func AppendFlowBody(b []byte, dg *sflow.Datagram, f *sflow.FlowSample, m *Meta) 
 		}
 	}
 	srcNAT, dstNAT := flowNAT(f)
-	b = appendEndpoint(b, "source", e.Src, e.SrcPort, e.HasPorts, srcMAC, hasMAC, srcAS, srcNAT)
-	b = appendEndpoint(b, "destination", e.Dst, e.DstPort, e.HasPorts, dstMAC, hasMAC, dstAS, dstNAT)
-	if e.Src.IsValid() || e.Dst.IsValid() {
-		b = append(b, `,"related":{"ip":[`...)
-		if e.Src.IsValid() {
-			b = appendIP(b, e.Src)
-		}
-		if e.Dst.IsValid() && e.Dst != e.Src {
-			if e.Src.IsValid() {
-				b = append(b, ',')
-			}
-			b = appendIP(b, e.Dst)
-		}
-		b = append(b, "]}"...)
-	}
+	b = appendEndpoints(b, &f.FlowData, &e, srcAS, dstAS, srcNAT, dstNAT)
 
 	// sflow.*: the raw values.
 	b = appendSflowHead(b, dg, sampleType(f), f.Sequence, f.SourceIDType, f.SourceIDIndex)
@@ -608,20 +588,117 @@ func AppendFlowBody(b []byte, dg *sflow.Datagram, f *sflow.FlowSample, m *Meta) 
 		b = append(b, '}')
 	}
 	b = appendTunnel(b, f)
-	b = append(b, `,"records":[`...)
-	for i, r := range f.Records {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendFormat(b, r)
-	}
-	b = append(b, "]}"...)
+	b = appendRecords(b, f.Records)
+	b = append(b, '}')
 
 	// network.*, left open for the tail.
 	b = append(b, `,"network":{"packets":`...)
 	b = appendUint(b, packets)
 	b = append(b, `,"bytes":`...)
 	b = appendUint(b, bytes)
+	return appendNetwork(b, &e)
+}
+
+// AppendDiscardBody appends the common part of the document for discarded
+// packet sample ds (an element of dg.Discards; sFlow drops extension): who
+// sent the dropped packet to whom, where (observer.ingress/egress) and why
+// (sflow.discard.reason and reason_name). The body is left open inside the
+// "network" object: finish it with AppendFlowTail.
+func AppendDiscardBody(b []byte, dg *sflow.Datagram, ds *sflow.DiscardSample, m *Meta) []byte {
+	e := FlowEndpoints(&ds.FlowData)
+	b = appendEvent(b, "event", "denied", DatasetDiscards, m)
+	b = appendObserver(b, dg, sflow.Interface{Value: ds.Input}, sflow.Interface{Value: ds.Output}, 0, 0)
+	b = appendEndpoints(b, &ds.FlowData, &e, 0, 0, endpointNAT{}, endpointNAT{})
+	b = appendSflowHead(b, dg, "discard", ds.Sequence, ds.SourceIDType, ds.SourceIDIndex)
+	b = append(b, `,"drops":`...)
+	b = appendUint(b, uint64(ds.Drops))
+	b = append(b, `,"discard":{"reason":`...)
+	b = appendUint(b, uint64(ds.Reason))
+	b = append(b, `,"reason_name":"`...)
+	b = append(b, DiscardReasonName(ds.Reason)...)
+	b = append(b, `"}`...)
+	if ds.Has(sflow.HasRawHeader) {
+		b = append(b, `,"frame_length":`...)
+		b = appendUint(b, uint64(ds.RawHeader.FrameLength))
+	}
+	b = appendRecords(b, ds.Records)
+	b = append(b, '}')
+	b = append(b, `,"network":{"packets":1`...)
+	return appendNetwork(b, &e)
+}
+
+// DiscardReasonName names a drops-extension reason code
+// (sflow.org/sflow_drops.txt): ICMP unreachable codes below 256, then
+// elk's snake_case names of the extension's reasons.
+func DiscardReasonName(r uint32) string {
+	if r < 256 {
+		if int(r) < len(icmpUnreachable) {
+			return icmpUnreachable[r]
+		}
+		return "icmp_unreachable"
+	}
+	if int(r-256) < len(dropReasons) {
+		return dropReasons[r-256]
+	}
+	return "other"
+}
+
+var icmpUnreachable = [...]string{"net_unreachable", "host_unreachable", "protocol_unreachable", "port_unreachable",
+	"frag_needed", "src_route_failed", "dst_net_unknown", "dst_host_unknown", "src_host_isolated", "dst_net_prohibited",
+	"dst_host_prohibited", "dst_net_tos_unreachable", "dst_host_tos_unreachable", "comm_prohibited",
+	"host_precedence_violation", "precedence_cutoff"}
+
+// dropReasons are the extension's reasons from 256 on.
+var dropReasons = [...]string{"unknown", "ttl_exceeded", "acl", "no_buffer_space", "red", "traffic_shaping",
+	"pkt_too_big", "src_mac_is_multicast", "vlan_tag_mismatch", "ingress_vlan_filter", "ingress_spanning_tree_filter",
+	"port_list_is_empty", "port_loopback_filter", "blackhole_route", "non_ip", "uc_dip_over_mc_dmac",
+	"dip_is_loopback_address", "sip_is_mc", "sip_is_loopback_address", "ip_header_corrupted", "ipv4_sip_is_limited_bc",
+	"ipv6_mc_dip_reserved_scope", "ipv6_mc_dip_interface_local_scope", "unresolved_neigh", "mc_reverse_path_forwarding",
+	"non_routable_packet", "decap_error", "overlay_smac_is_mc", "unknown_l2", "unknown_l3"}
+
+// appendRecords appends sflow.records, the formats of a sample's records.
+func appendRecords(b []byte, recs []sflow.DataFormat) []byte {
+	b = append(b, `,"records":[`...)
+	for i, r := range recs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendFormat(b, r)
+	}
+	return append(b, ']')
+}
+
+// appendEndpoints appends source, destination (with MACs from the sampled
+// frame) and related.ip.
+func appendEndpoints(b []byte, f *sflow.FlowData, e *Endpoints, srcAS, dstAS uint32, srcNAT, dstNAT endpointNAT) []byte {
+	var srcMAC, dstMAC sflow.MAC
+	hasMAC := false
+	if f.Has(sflow.HasRawHeader) && f.RawHeader.Parsed&sflow.LayerEthernet != 0 {
+		srcMAC, dstMAC, hasMAC = f.RawHeader.SrcMAC, f.RawHeader.DstMAC, true
+	} else if f.Has(sflow.HasEthernet) {
+		srcMAC, dstMAC, hasMAC = f.Ethernet.SrcMAC, f.Ethernet.DstMAC, true
+	}
+	b = appendEndpoint(b, "source", e.Src, e.SrcPort, e.HasPorts, srcMAC, hasMAC, srcAS, srcNAT)
+	b = appendEndpoint(b, "destination", e.Dst, e.DstPort, e.HasPorts, dstMAC, hasMAC, dstAS, dstNAT)
+	if e.Src.IsValid() || e.Dst.IsValid() {
+		b = append(b, `,"related":{"ip":[`...)
+		if e.Src.IsValid() {
+			b = appendIP(b, e.Src)
+		}
+		if e.Dst.IsValid() && e.Dst != e.Src {
+			if e.Src.IsValid() {
+				b = append(b, ',')
+			}
+			b = appendIP(b, e.Dst)
+		}
+		b = append(b, "]}"...)
+	}
+	return b
+}
+
+// appendNetwork continues the open network object with the packet's type,
+// transport, community id and VLANs.
+func appendNetwork(b []byte, e *Endpoints) []byte {
 	if e.Src.IsValid() {
 		if e.Src.Unmap().Is4() {
 			b = append(b, `,"type":"ipv4"`...)
@@ -637,7 +714,7 @@ func AppendFlowBody(b []byte, dg *sflow.Datagram, f *sflow.FlowSample, m *Meta) 
 		}
 		b = append(b, `,"iana_number":`...)
 		b = appendQuotedUint(b, uint64(e.Proto))
-		if id, ok := appendCommunityID(nil, &e); ok {
+		if id, ok := appendCommunityID(nil, e); ok {
 			b = append(b, `,"community_id":"`...)
 			b = append(b, id[:]...)
 			b = append(b, '"')

@@ -180,7 +180,7 @@ func TestFlowDocument(t *testing.T) {
 }
 
 func communityIDOf(t *testing.T, dg *sflow.Datagram) string {
-	e := FlowEndpoints(&dg.Flows[0])
+	e := FlowEndpoints(&dg.Flows[0].FlowData)
 	id, ok := appendCommunityID(nil, &e)
 	if !ok {
 		t.Fatal("no community id")
@@ -562,5 +562,57 @@ func TestHostCounterDocuments(t *testing.T) {
 	}
 	if _, ok := docs[sflow.CounterHostMemory]["host"]; ok {
 		t.Error("the memory record has no ECS host metrics, but the document has host.*")
+	}
+}
+
+// TestDiscardDocument: a discarded packet sample (drops extension) becomes
+// an sflow.discards document naming who sent the dropped packet to whom,
+// where and why.
+func TestDiscardDocument(t *testing.T) {
+	h := sflow.RawHeader{Protocol: 1, FrameLength: 1000, Parsed: sflow.LayerEthernet | sflow.LayerIPv4 | sflow.LayerTCP,
+		SrcMAC: sflow.MAC{2, 0, 0, 0, 0, 1}, DstMAC: sflow.MAC{2, 0, 0, 0, 0, 2}, EtherType: 0x0800, Network: sflow.NetworkIPv4,
+		SrcIP: netip.MustParseAddr("10.1.2.3"), DstIP: netip.MustParseAddr("10.9.9.9"), IPProto: 6, TTL: 1, IPLength: 986,
+		SrcPort: 40000, DstPort: 22, TCPFlags: 2}
+	h.Header = sflow.AppendFrame(nil, &h, 64)
+	h.HeaderSize = uint32(len(h.Header))
+	ds := sflow.DiscardSample{Sequence: 5, SourceIDIndex: 3, Drops: 2, Input: 3, Reason: sflow.DiscardACL}
+	ds.RawHeader, ds.Present = h, sflow.HasRawHeader
+	src := &sflow.Datagram{AgentAddr: netip.MustParseAddr("192.0.2.1"), NumSamples: 1, Discards: []sflow.DiscardSample{ds}}
+	var d sflow.Decoder
+	var dg sflow.Datagram
+	if err := d.Decode(sflow.AppendDatagram(nil, src), &dg); err != nil {
+		t.Fatal(err)
+	}
+	doc := decodeJSON(t, AppendFlowTail(AppendDiscardBody(nil, &dg, &dg.Discards[0], &meta), "acme", DirectionOutbound))
+	for path, w := range map[string]any{
+		"event.kind":                    "event",
+		"event.type":                    []any{"denied"},
+		"event.dataset":                 "sflow.discards",
+		"observer.ingress.interface.id": "3",
+		"source.ip":                     "10.1.2.3",
+		"source.port":                   40000.0,
+		"destination.ip":                "10.9.9.9",
+		"destination.port":              22.0,
+		"sflow.sample.type":             "discard",
+		"sflow.discard.reason":          258.0,
+		"sflow.discard.reason_name":     "acl",
+		"sflow.drops":                   2.0,
+		"sflow.frame_length":            1000.0,
+		"network.transport":             "tcp",
+		"network.direction":             "outbound",
+		"organization.id":               "acme",
+	} {
+		if gj, wj := mustJSON(get(t, doc, path)), mustJSON(w); gj != wj {
+			t.Errorf("%s = %s, want %s", path, gj, wj)
+		}
+	}
+	if _, ok := doc["observer"].(map[string]any)["egress"]; ok {
+		t.Error("observer.egress for an unknown output interface")
+	}
+	for r, want := range map[uint32]string{0: "net_unreachable", 4: "frag_needed", 200: "icmp_unreachable",
+		256: "unknown", 257: "ttl_exceeded", 262: "pkt_too_big", 279: "unresolved_neigh", 285: "unknown_l3", 9999: "other"} {
+		if got := DiscardReasonName(r); got != want {
+			t.Errorf("reason %d = %q, want %q", r, got, want)
+		}
 	}
 }

@@ -757,7 +757,7 @@ func (s *Sink) installTemplates(ctx context.Context) error {
 func IndexName(prefix, dataset, tenant string, t time.Time) string {
 	kind := strings.TrimPrefix(dataset, "sflow.")
 	switch kind {
-	case "flow", "counters":
+	case "flow", "counters", "discards":
 	default:
 		kind = "other"
 	}

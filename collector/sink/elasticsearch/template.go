@@ -245,7 +245,7 @@ func composableTemplateBody(prefix string, replicas *int) ([]byte, error) {
 }
 
 func templatePatterns(prefix string) []string {
-	return []string{prefix + "-flow-*", prefix + "-counters-*", prefix + "-other-*"}
+	return []string{prefix + "-flow-*", prefix + "-counters-*", prefix + "-discards-*", prefix + "-other-*"}
 }
 
 func templateParts(replicas *int) (mappings, settings map[string]any, err error) {
