@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -183,6 +184,10 @@ func collectorESOutput(rest string, getenv func(string) string, log *slog.Logger
 			cfg.SpoolAlternates = append(cfg.SpoolAlternates, cfg.SpoolDir+"."+filepath.Base(inst))
 		}
 		cfg.SpoolAlternates = append(cfg.SpoolAlternates, fmt.Sprintf("%s.pid-%d", cfg.SpoolDir, os.Getpid()))
+		// Last resort, never in use: containers on a shared volume all run
+		// as pid 1, and a running collector may be draining any of the
+		// above for a moment.
+		cfg.SpoolAlternates = append(cfg.SpoolAlternates, fmt.Sprintf("%s.run-%s", cfg.SpoolDir, rand.Text()[:12]))
 		// Spools of this output left by collectors that have stopped are
 		// drained by the ones still running.
 		cfg.SpoolAdopt = []string{globEscape(cfg.SpoolDir), globEscape(cfg.SpoolDir) + ".*"}

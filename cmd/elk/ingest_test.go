@@ -105,9 +105,10 @@ func TestCollectorESOutputSpoolsByDefault(t *testing.T) {
 		t.Errorf("spool=DIR gave %q", explicit.SpoolDir)
 	}
 	want := []string{"/var/spool/elk.3", fmt.Sprintf("/var/spool/elk.pid-%d", os.Getpid())}
-	if !slices.Equal(explicit.SpoolAlternates, want) {
-		t.Errorf("alternates %v, want %v", explicit.SpoolAlternates, want)
+	if alt := explicit.SpoolAlternates; len(alt) != 3 || !slices.Equal(alt[:2], want) || !strings.HasPrefix(alt[2], "/var/spool/elk.run-") {
+		t.Errorf("alternates %v, want %v then a unique /var/spool/elk.run-…", alt, want)
 	}
+	want = explicit.SpoolAlternates
 	// Every spool of the output is adopted by the collectors still running,
 	// and the patterns match the alternates (and nothing else).
 	for _, dir := range append([]string{explicit.SpoolDir}, want...) {

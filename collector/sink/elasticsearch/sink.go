@@ -3,11 +3,14 @@ package elasticsearch
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -149,6 +152,9 @@ func New(cfg Config, deps Deps) (*Sink, error) {
 			return nil, err
 		}
 		s.spool = sp
+		if err := sp.markOutput(s.outputID()); err != nil {
+			s.log.Warn("cannot mark the spool with its output; other sinks will not adopt it", "dir", sp.dir, "error", err)
+		}
 		s.log.Info("spooling to disk while elasticsearch is unreachable", "dir", sp.dir, "max_bytes", cfg.SpoolMaxBytes)
 	}
 	s.bi, err = esutil.NewBulkIndexer(esutil.BulkIndexerConfig{
@@ -414,12 +420,21 @@ func (s *Sink) retryLoop() {
 }
 
 // abandon gives up on an item when the sink closes. A document drained
-// from the spool is still in its segment (drained by the next sink), so it
-// is not counted as failed.
+// from the spool is still in its segment (drained by the next sink); any
+// other goes to the spool when there is one, and only otherwise counts as
+// failed.
 func (s *Sink) abandon(it *item) {
-	if it.batch != nil {
+	switch {
+	case it.batch != nil:
 		it.batch.finish(true)
-	} else {
+	case s.spool != nil:
+		if n, err := s.spool.append([]sink.Doc{it.doc}); n == 1 {
+			s.m.spooled.Inc()
+		} else {
+			s.log.Error("document lost: spool refused it", "error", err)
+			s.count(it.doc.Tenant, OutcomeFailed)
+		}
+	default:
 		s.count(it.doc.Tenant, OutcomeFailed)
 	}
 	s.release(it.epoch)
@@ -525,6 +540,21 @@ func (s *Sink) sleep(d time.Duration) {
 	}
 }
 
+// outputID identifies this sink's output in its spool directory: the
+// cluster's URLs (without credentials) and the index prefix. Sinks adopt
+// only spools with their own output's id.
+func (s *Sink) outputID() string {
+	h := sha256.New()
+	for _, raw := range s.cfg.URLs {
+		if u, err := url.Parse(raw); err == nil {
+			raw = u.Scheme + "://" + u.Host + strings.TrimSuffix(u.Path, "/")
+		}
+		io.WriteString(h, raw+"\n")
+	}
+	io.WriteString(h, s.cfg.IndexPrefix)
+	return "elasticsearch " + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
 // adoptEvery is how often a sink looks for spools other sinks left behind.
 var adoptEvery = 10 * time.Second
 
@@ -533,9 +563,13 @@ var adoptEvery = 10 * time.Second
 // (never SpoolDir itself). It stops when the cluster goes away again; what
 // is left stays on disk for the next round.
 func (s *Sink) adoptSpools() {
+	id := s.outputID()
 	for _, dir := range s.adoptable() {
 		if s.runCtx.Err() != nil || !s.isHealthy() {
 			return
+		}
+		if spoolOutput(dir) != id {
+			continue // another output's spool, or no spool at all
 		}
 		sp, err := openSpool(dir, s.cfg.SpoolMaxBytes, s.now)
 		if err != nil {
@@ -546,7 +580,6 @@ func (s *Sink) adoptSpools() {
 		}
 		if _, n, _ := sp.stats(); n > 0 {
 			s.log.Info("draining a spool another sink left behind", "dir", dir, "documents", n)
-			s.m.adopted.Add(float64(n))
 			s.adopted.Store(sp)
 			for !sp.empty() && s.isHealthy() && s.runCtx.Err() == nil {
 				if err := s.drainOne(sp); err != nil {
@@ -676,7 +709,13 @@ func (s *Sink) drainOne(sp *spool) error {
 		return nil // the cluster went away again; the segment stays
 	}
 	s.updateSpoolGauges()
-	return sp.remove(seg)
+	if err := sp.remove(seg); err != nil {
+		return err
+	}
+	if sp != s.spool {
+		s.m.adopted.Add(float64(len(recs)))
+	}
+	return nil
 }
 
 // unqueued marks the n documents of b that were never queued as failed for

@@ -584,6 +584,20 @@ func TestSpoolAdoptedFromStoppedSink(t *testing.T) {
 		c.SpoolDir = base
 		c.SpoolAdopt = []string{base, base + ".*"}
 	})
+	if err := live.markOutput(s.outputID()); err != nil {
+		t.Fatal(err)
+	}
+	// Not adopted: another output's spool (its marker differs), and a
+	// directory that only looks like a spool.
+	other, err := openSpool(base+".other", 1<<20, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.append(testDocs(3, "other"))
+	other.markOutput("elasticsearch 0123456789abcdef")
+	other.close()
+	os.MkdirAll(base+".bak", 0o750)
+	os.WriteFile(filepath.Join(base+".bak", "notes.txt"), []byte("keep me"), 0o640)
 	if err := s.Write(context.Background(), testDocs(10, "own")); err != nil {
 		t.Fatal(err)
 	}
@@ -610,6 +624,51 @@ func TestSpoolAdoptedFromStoppedSink(t *testing.T) {
 	waitFor(t, 5*time.Second, func() bool { return f.count() == 55 })
 	if _, err := os.Stat(base); err != nil {
 		t.Errorf("the sink's own spool directory was removed: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(base+".bak", "notes.txt")); string(b) != "keep me" {
+		t.Errorf("a directory that is no spool was touched: %q, %v", b, err)
+	}
+	if sp, err := openSpool(base+".other", 1<<20, time.Now); err != nil {
+		t.Errorf("another output's spool: %v", err)
+	} else {
+		if _, n, _ := sp.stats(); n != 3 {
+			t.Errorf("another output's spool holds %d documents, want its 3", n)
+		}
+		sp.close()
+	}
+	if got := metricValue(reg, "elk_sink_spool_adopted_documents_total"); got != 45 {
+		t.Errorf("adopted documents metric %v, want 45 (40 + 5)", got)
+	}
+}
+
+// TestSpoolRemoveDirKeepsForeignFiles: an emptied spool directory is
+// removed only when it holds nothing but the spool's own files.
+func TestSpoolRemoveDirKeepsForeignFiles(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool.x")
+	sp, err := openSpool(dir, 1<<20, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "important.txt"), []byte("x"), 0o640)
+	if err := sp.removeDir(); err == nil {
+		t.Error("removeDir succeeded on a directory with a foreign file")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "important.txt")); err != nil {
+		t.Errorf("foreign file gone: %v", err)
+	}
+	os.Remove(filepath.Join(dir, "important.txt"))
+	sp, err = openSpool(dir, 1<<20, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.removeDir(); err != nil {
+		t.Errorf("removeDir of an empty spool: %v", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("empty spool dir still there: %v", err)
+	}
+	if _, err := sp.append(testDocs(1, "t")); !errors.Is(err, errSpoolClosed) {
+		t.Errorf("append after removal: %v, want errSpoolClosed", err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -90,6 +91,10 @@ func openSpool(dir string, maxBytes int64, now func() time.Time) (*spool, error)
 		return nil, err
 	}
 	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		lock.Close()
+		return nil, fmt.Errorf("spool dir %s is being removed: %w", dir, ErrSpoolInUse)
+	}
 	if err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("reading spool dir: %w", err)
@@ -148,11 +153,18 @@ func (s *spool) empty() bool {
 	return s.docs == 0
 }
 
+// errSpoolClosed is returned by append after close: the directory is no
+// longer this sink's to write.
+var errSpoolClosed = errors.New("spool closed")
+
 // append writes docs to the newest segment. It stops at the first document
 // that does not fit and returns how many were written.
 func (s *spool) append(docs []sink.Doc) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.lock == nil {
+		return 0, errSpoolClosed
+	}
 	now := s.now()
 	var buf []byte
 	for i := range docs {
@@ -262,23 +274,64 @@ func (s *spool) close() error {
 // removeDir deletes an empty spool's directory and releases it. The
 // directory is first renamed, under the lock, to a name no spool pattern
 // matches, so a sink starting at that moment creates a fresh directory
-// instead of writing into one being removed.
+// instead of writing into one being removed (lockDir notices the rename).
+// Only the spool's own files are deleted: a directory holding anything
+// else is left in place, renamed back, and reported.
 func (s *spool) removeDir() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.segs) > 0 {
 		return fmt.Errorf("spool %s is not empty", s.dir)
 	}
+	defer func() {
+		if s.lock != nil {
+			s.lock.Close()
+			s.lock = nil
+		}
+	}()
 	gone := filepath.Join(filepath.Dir(s.dir), fmt.Sprintf(".removing-%d-%s", os.Getpid(), filepath.Base(s.dir)))
-	err := os.Rename(s.dir, gone)
-	if err == nil {
-		err = os.RemoveAll(gone)
+	if err := os.Rename(s.dir, gone); err != nil {
+		return err
 	}
-	if s.lock != nil {
-		s.lock.Close()
-		s.lock = nil
+	entries, err := os.ReadDir(gone)
+	if err != nil {
+		return err
 	}
-	return err
+	for _, e := range entries {
+		if n := e.Name(); n == "LOCK" || n == outputMarker || strings.HasSuffix(n, ".spool") {
+			if err := os.Remove(filepath.Join(gone, n)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.Remove(gone); err != nil {
+		// Something else lives there: put it back where it was.
+		if rerr := os.Rename(gone, s.dir); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return fmt.Errorf("spool dir %s holds other files; left in place: %w", s.dir, err)
+	}
+	return nil
+}
+
+// outputMarker names the file in a spool directory that identifies the
+// output writing there (see spool.markOutput): a sink adopts only spools
+// of its own output.
+const outputMarker = "OUTPUT"
+
+// markOutput records which output this spool belongs to.
+func (s *spool) markOutput(id string) error {
+	return os.WriteFile(filepath.Join(s.dir, outputMarker), []byte(id+"\n"), 0o640)
+}
+
+// spoolOutput reads the output identity of the spool in dir ("" when
+// unmarked).
+func spoolOutput(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, outputMarker))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func (g *segment) seal() error {
