@@ -75,6 +75,12 @@ type Config struct {
 	// fit are counted as failed.
 	SpoolMaxBytes int64
 
+	// CloseGrace is how long Close waits for bulk requests in flight before
+	// abandoning them and spooling their documents, when there is a spool
+	// (default 2s: well inside the 5s kill grace of Nomad and the local
+	// target).
+	CloseGrace time.Duration
+
 	// SkipTemplates leaves index templates alone (someone else manages them).
 	SkipTemplates bool
 	// Replicas, when set, is index.number_of_replicas in the templates;
@@ -94,6 +100,9 @@ type Deps struct {
 func (c *Config) setDefaults() {
 	if c.IndexPrefix == "" {
 		c.IndexPrefix = "sflow"
+	}
+	if c.CloseGrace <= 0 {
+		c.CloseGrace = 2 * time.Second
 	}
 	if c.Workers <= 0 {
 		c.Workers = 2

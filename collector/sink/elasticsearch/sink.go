@@ -59,7 +59,10 @@ type Sink struct {
 	closed      atomic.Bool
 	runCtx      context.Context
 	cancel      context.CancelFunc
-	wg          sync.WaitGroup
+	// abortRequests ends the bulk requests in flight (Close, after
+	// CloseGrace, when a spool can take their documents).
+	abortRequests context.CancelFunc
+	wg            sync.WaitGroup
 
 	idxMu    sync.Mutex
 	idxCache map[indexKey]string
@@ -120,30 +123,33 @@ func New(cfg Config, deps Deps) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
+	abortCtx, abort := context.WithCancel(context.Background())
 	client, err := newClient(cfg, func(d time.Duration, size int64) {
 		m.bulkDuration.Observe(d.Seconds())
 		if size > 0 {
 			m.bulkBytes.Observe(float64(size))
 		}
-	})
+	}, abortCtx)
 	if err != nil {
+		abort()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Sink{
-		m:         m,
-		cfg:       cfg,
-		log:       deps.Logger.With("sink", "elasticsearch"),
-		now:       deps.Now,
-		client:    client,
-		slots:     make(chan struct{}, cfg.MaxInFlight),
-		retryQ:    make(chan *item, cfg.MaxInFlight),
-		healthyCh: make(chan struct{}),
-		wake:      make(chan struct{}, 1),
-		runCtx:    ctx,
-		cancel:    cancel,
-		idxCache:  map[indexKey]string{},
-		pending:   map[uint64]int64{},
+		abortRequests: abort,
+		m:             m,
+		cfg:           cfg,
+		log:           deps.Logger.With("sink", "elasticsearch"),
+		now:           deps.Now,
+		client:        client,
+		slots:         make(chan struct{}, cfg.MaxInFlight),
+		retryQ:        make(chan *item, cfg.MaxInFlight),
+		healthyCh:     make(chan struct{}),
+		wake:          make(chan struct{}, 1),
+		runCtx:        ctx,
+		cancel:        cancel,
+		idxCache:      map[indexKey]string{},
+		pending:       map[uint64]int64{},
 	}
 	if cfg.SpoolDir != "" {
 		sp, err := openFirstSpool(append([]string{cfg.SpoolDir}, cfg.SpoolAlternates...), cfg.SpoolMaxBytes, deps.Now)
@@ -882,6 +888,21 @@ func (s *Sink) Close(ctx context.Context) error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	if s.spool != nil {
+		// A cluster that does not answer (a black hole rather than a
+		// refused connection) would hold the documents in flight past the
+		// kill grace of the target stopping this process: after CloseGrace
+		// the requests are abandoned and their documents spooled. The
+		// cluster may have indexed some of them; resending those later
+		// yields counted duplicates, never double counts.
+		t := time.AfterFunc(s.cfg.CloseGrace, func() {
+			if n := s.inflight.Load(); n > 0 {
+				s.log.Warn("elasticsearch not answering at close; spooling the documents in flight", "documents", n)
+				s.abortRequests()
+			}
+		})
+		defer t.Stop()
+	}
 	ferr := s.wait(ctx, true)
 	if n := s.spooledDocs(); n > 0 {
 		s.log.Info("closing with documents spooled; they are delivered by the next sink of this output",
@@ -889,6 +910,7 @@ func (s *Sink) Close(ctx context.Context) error {
 	}
 	s.cancel()
 	s.wg.Wait()
+	defer s.abortRequests()
 	// Anything still in flight is lost (ctx ended with the cluster away).
 	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

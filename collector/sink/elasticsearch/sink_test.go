@@ -606,6 +606,7 @@ func TestSpoolAdoptedFromStoppedSink(t *testing.T) {
 	if _, err := os.Stat(base + ".pid-1"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the emptied spool directory is still there: %v", err)
 	}
+	waitFor(t, 5*time.Second, func() bool { return metricValue(reg, "elk_sink_spool_adopted_documents_total") >= 40 })
 	if got := metricValue(reg, "elk_sink_spool_adopted_documents_total"); got != 40 {
 		t.Errorf("adopted documents metric %v, want 40", got)
 	}
@@ -636,6 +637,9 @@ func TestSpoolAdoptedFromStoppedSink(t *testing.T) {
 		}
 		sp.close()
 	}
+	// Counted once each segment is delivered and removed, just after the
+	// cluster acknowledged its documents.
+	waitFor(t, 5*time.Second, func() bool { return metricValue(reg, "elk_sink_spool_adopted_documents_total") >= 45 })
 	if got := metricValue(reg, "elk_sink_spool_adopted_documents_total"); got != 45 {
 		t.Errorf("adopted documents metric %v, want 45 (40 + 5)", got)
 	}
@@ -737,6 +741,48 @@ func TestCloseDuringOutageLeavesSpool(t *testing.T) {
 		t.Errorf("indexed %d + spooled %d = %v, want 40 with the outage's documents spooled", f.count(), n, got)
 	}
 	if failed := docsMetric(reg, "t2", OutcomeFailed); failed != 0 {
+		t.Errorf("%v documents counted as failed", failed)
+	}
+}
+
+// TestCloseAbandonsRequestsToASilentCluster: a cluster that accepts the
+// connection and never answers (a black hole) would hold the documents in
+// flight past the kill grace; Close abandons those requests after
+// CloseGrace and spools the documents, losing none.
+func TestCloseAbandonsRequestsToASilentCluster(t *testing.T) {
+	f := newFakeES(t)
+	stall := make(chan struct{})
+	defer close(stall)
+	dir := t.TempDir()
+	reg := prometheus.NewRegistry()
+	s, err := New(Config{URLs: []string{f.srv.URL}, SpoolDir: dir, FlushInterval: 20 * time.Millisecond,
+		CloseGrace: 500 * time.Millisecond}, Deps{Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.set(func(f *fakeES) { f.stall = stall })
+	if err := s.Write(context.Background(), testDocs(25, "t")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the bulk request is in flight, unanswered
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := s.Close(ctx); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Close took %s with a silent cluster; want about CloseGrace", took)
+	}
+	sp, err := openSpool(dir, 1<<30, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.close()
+	if _, n, _ := sp.stats(); n != 25 {
+		t.Errorf("%d documents spooled, want all 25", n)
+	}
+	if failed := docsMetric(reg, "t", OutcomeFailed); failed != 0 {
 		t.Errorf("%v documents counted as failed", failed)
 	}
 }

@@ -1,9 +1,12 @@
 package elasticsearch
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -19,12 +22,50 @@ import (
 // template, count and nodes APIs, which these engines share.
 //
 // It also times bulk requests for the sink's bulk duration metric.
+//
+// Requests end early once abort is done (the sink is closing and gave up
+// waiting for the cluster): their documents fail and are spooled.
 type productTransport struct {
 	next        http.RoundTripper
 	observeBulk func(d time.Duration, bytes int64)
+	abort       context.Context
 }
 
+// errAborted ends requests in flight when a closing sink stops waiting.
+var errAborted = errors.New("elasticsearch sink closing: request abandoned, its documents are spooled")
+
 func (t productTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.abort != nil {
+		if t.abort.Err() != nil {
+			return nil, errAborted
+		}
+		ctx, cancel := context.WithCancelCause(req.Context())
+		stop := context.AfterFunc(t.abort, func() { cancel(errAborted) })
+		res, err := t.roundTrip(req.WithContext(ctx))
+		if err != nil || res.Body == nil {
+			stop()
+			cancel(nil)
+			return res, err
+		}
+		res.Body = &releasingBody{ReadCloser: res.Body, release: func() { stop(); cancel(nil) }}
+		return res, nil
+	}
+	return t.roundTrip(req)
+}
+
+// releasingBody releases a request's abort hook when its body is closed.
+type releasingBody struct {
+	io.ReadCloser
+	release func()
+}
+
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.release()
+	return err
+}
+
+func (t productTransport) roundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
 	res, err := t.next.RoundTrip(req)
 	if t.observeBulk != nil && strings.HasSuffix(req.URL.Path, "/_bulk") {
@@ -41,10 +82,10 @@ func (t productTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // retries with backoff on 429/502/503/504 and connection errors. It works
 // against Elasticsearch 7, 8, 9 and OpenSearch 2.
 func NewClient(cfg Config) (*es.Client, error) {
-	return newClient(cfg, nil)
+	return newClient(cfg, nil, nil)
 }
 
-func newClient(cfg Config, observeBulk func(time.Duration, int64)) (*es.Client, error) {
+func newClient(cfg Config, observeBulk func(time.Duration, int64), abort context.Context) (*es.Client, error) {
 	cfg.extractCredentials()
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 60 * time.Second
@@ -75,7 +116,7 @@ func newClient(cfg Config, observeBulk func(time.Duration, int64)) (*es.Client, 
 		Username:      cfg.Username,
 		Password:      cfg.Password,
 		APIKey:        cfg.APIKey,
-		Transport:     productTransport{next: ht, observeBulk: observeBulk},
+		Transport:     productTransport{next: ht, observeBulk: observeBulk, abort: abort},
 		RetryOnStatus: []int{429, 502, 503, 504},
 		MaxRetries:    3,
 		RetryBackoff: func(attempt int) time.Duration {
