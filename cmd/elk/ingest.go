@@ -68,6 +68,8 @@ func (f *esFlags) apply(c *elasticsearch.Config) {
 //	spool_max_bytes=N    bound of the spool (default 1 GiB)
 //	index_prefix=NAME    index and template prefix (default sflow)
 //	ca_file=PATH         CA certificates for https
+//	close_grace=D        on shutdown, how long to wait for requests in
+//	                     flight before spooling their documents (default 2s)
 //	workers=N, flush_bytes=N, flush_interval=D, max_in_flight=N, replicas=N
 //
 // Credentials come from the URL's user:password (never logged) or the
@@ -106,15 +108,19 @@ func parseESOutput(raw string) (elasticsearch.Config, error) {
 			cfg.IndexPrefix = v
 		case "ca_file":
 			cfg.CAFile = v
-		case "flush_interval":
+		case "flush_interval", "close_grace":
 			d, err := time.ParseDuration(v)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("flush_interval=%q: %w", v, err))
+				errs = append(errs, fmt.Errorf("%s=%q: %w", key, v, err))
 			}
-			cfg.FlushInterval = d
+			if key == "close_grace" {
+				cfg.CloseGrace = d
+			} else {
+				cfg.FlushInterval = d
+			}
 		case "workers", "flush_bytes", "max_in_flight", "replicas":
 		default:
-			errs = append(errs, fmt.Errorf("unknown option %q (want spool, spool_max_bytes, index_prefix, ca_file, workers, flush_bytes, flush_interval, max_in_flight, replicas)", key))
+			errs = append(errs, fmt.Errorf("unknown option %q (want spool, spool_max_bytes, index_prefix, ca_file, close_grace, workers, flush_bytes, flush_interval, max_in_flight, replicas)", key))
 		}
 	}
 	num("workers", &cfg.Workers)

@@ -210,3 +210,13 @@ func TestCollectorESOutputsDoNotShareSpool(t *testing.T) {
 		t.Errorf("spool dirs %v, want DIR, DIR.2 (ELK_INSTANCE) and DIR.pid-%d", dirs, os.Getpid())
 	}
 }
+
+func TestESOutputCloseGrace(t *testing.T) {
+	cfg, err := parseESOutput("http://127.0.0.1:9200?close_grace=3s")
+	if err != nil || cfg.CloseGrace != 3*time.Second {
+		t.Errorf("close_grace=3s: %v, %v", cfg.CloseGrace, err)
+	}
+	if _, err := parseESOutput("http://127.0.0.1:9200?close_grace=soon"); err == nil || !strings.Contains(err.Error(), "close_grace") {
+		t.Errorf("close_grace=soon: err = %v, want one naming close_grace", err)
+	}
+}

@@ -435,7 +435,14 @@ func TestCollectorStoppedDuringOutage(t *testing.T) {
 	proxy.Restore()
 	t.Logf("elasticsearch back; %d flow samples sent", truth.FlowSamples)
 	r.expectExactly(r.prefix, truth, 2*time.Minute)
-	if got := metricSum(t, survivorMetrics, "elk_sink_spool_adopted_documents_total"); got != float64(left) {
+	// Counted when each adopted segment is delivered and removed.
+	deadline := time.Now().Add(15 * time.Second)
+	got := metricSum(t, survivorMetrics, "elk_sink_spool_adopted_documents_total")
+	for got < float64(left) && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		got = metricSum(t, survivorMetrics, "elk_sink_spool_adopted_documents_total")
+	}
+	if got != float64(left) {
 		t.Errorf("the survivor adopted %v documents, want the %d the stopped collector left", got, left)
 	}
 }
