@@ -19,7 +19,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/elk-project/elk/collector/sink"
 	"github.com/elk-project/elk/collector/sink/kafka"
@@ -169,10 +171,24 @@ func (in *Ingest) Run(ctx context.Context) error {
 
 	in.log.Info("ingest started", "brokers", in.cfg.Brokers)
 	docs := make([]sink.Doc, 0, in.cfg.MaxPollRecords)
+	// Batches whose acknowledgement and commit are under way, oldest
+	// first: while the output indexes one, the next is polled and written.
+	var inflight []*batch
+	finish := func(upTo int) error {
+		for len(inflight) > upTo {
+			b := inflight[0]
+			inflight = inflight[1:]
+			<-b.done
+			if b.err != nil {
+				return b.err
+			}
+		}
+		return nil
+	}
 	for {
 		fetches := cl.PollRecords(ctx, in.cfg.MaxPollRecords)
 		if fetches.IsClientClosed() {
-			return nil
+			return finish(0)
 		}
 		fetches.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.Canceled) {
@@ -180,9 +196,10 @@ func (in *Ingest) Run(ctx context.Context) error {
 			}
 		})
 		docs = docs[:0]
-		n := 0
+		b := &batch{offsets: map[string]map[int32]kgo.EpochOffset{}, done: make(chan struct{})}
 		fetches.EachRecord(func(r *kgo.Record) {
-			n++
+			b.records++
+			b.advance(r)
 			d, err := kafka.Decode(r)
 			if err != nil {
 				in.bad.Inc()
@@ -191,42 +208,106 @@ func (in *Ingest) Run(ctx context.Context) error {
 			}
 			docs = append(docs, d)
 		})
-		if n > 0 {
-			if err := in.deliver(work, cl, docs, n); err != nil {
+		if b.records > 0 {
+			in.batchDocs.Observe(float64(len(docs)))
+			if len(docs) > 0 {
+				// Write copies the documents: docs and the records may be
+				// reused as soon as it returns.
+				if err := in.deps.Sink.Write(work, docs); err != nil {
+					cl.AllowRebalance()
+					return errors.Join(fmt.Errorf("ingest: writing batch (offsets not committed): %w", err), finish(0))
+				}
+			}
+			var prev *batch
+			if n := len(inflight); n > 0 {
+				prev = inflight[n-1]
+			}
+			go func() {
+				b.err = in.acknowledge(work, cl, b, prev)
+				close(b.done)
+			}()
+			inflight = append(inflight, b)
+			if err := finish(pipelineDepth - 1); err != nil {
 				cl.AllowRebalance()
-				return err
+				return errors.Join(err, finish(0))
 			}
 		}
 		cl.AllowRebalance()
 		if ctx.Err() != nil {
 			in.log.Info("ingest stopping")
+			err := finish(0)
 			lctx, cancel := context.WithTimeout(work, 5*time.Second)
 			defer cancel()
-			if err := cl.LeaveGroupContext(lctx); err != nil {
-				in.log.Warn("leaving group", "error", err)
+			if lerr := cl.LeaveGroupContext(lctx); lerr != nil {
+				in.log.Warn("leaving group", "error", lerr)
 			}
-			return nil
+			return err
 		}
 	}
 }
 
-// deliver writes a batch, waits for the sink to acknowledge it and commits.
-func (in *Ingest) deliver(ctx context.Context, cl *kgo.Client, docs []sink.Doc, n int) error {
-	in.batchDocs.Observe(float64(len(docs)))
-	if len(docs) > 0 {
-		if err := in.deps.Sink.Write(ctx, docs); err != nil {
-			return fmt.Errorf("ingest: writing batch (offsets not committed): %w", err)
-		}
-		if err := in.deps.Sink.Flush(ctx); err != nil {
-			return fmt.Errorf("ingest: waiting for the output (offsets not committed): %w", err)
+// pipelineDepth is how many polled batches may await the output's
+// acknowledgement at once.
+const pipelineDepth = 2
+
+// batch is one poll's records on their way to the output.
+type batch struct {
+	records int
+	// offsets are the next offsets to consume, per topic and partition:
+	// what committing this batch records.
+	offsets map[string]map[int32]kgo.EpochOffset
+	done    chan struct{} // closed when acknowledge returned, with err set
+	err     error
+}
+
+func (b *batch) advance(r *kgo.Record) {
+	p := b.offsets[r.Topic]
+	if p == nil {
+		p = map[int32]kgo.EpochOffset{}
+		b.offsets[r.Topic] = p
+	}
+	next := kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
+	if cur, ok := p[r.Partition]; !ok || cur.Less(next) {
+		p[r.Partition] = next
+	}
+}
+
+// acknowledge waits until the output acknowledged every document written
+// so far (this batch's and the ones before it), then, once the previous
+// batch is committed (prev; commits stay in order), commits this batch's
+// offsets. An output error leaves the offsets uncommitted and is returned:
+// the batch is consumed again by whoever owns the partitions next.
+func (in *Ingest) acknowledge(ctx context.Context, cl *kgo.Client, b *batch, prev *batch) error {
+	ferr := in.deps.Sink.Flush(ctx)
+	if prev != nil {
+		<-prev.done
+		if prev.err != nil {
+			return prev.err
 		}
 	}
-	in.consumed.WithLabelValues(in.cfg.Group, in.cfg.Topic).Add(float64(n))
-	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+	if ferr != nil {
+		return fmt.Errorf("ingest: waiting for the output (offsets not committed): %w", ferr)
+	}
+	in.consumed.WithLabelValues(in.cfg.Group, in.cfg.Topic).Add(float64(b.records))
+	var cerr error
+	cl.CommitOffsetsSync(ctx, b.offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil && cerr == nil {
+					cerr = err
+				}
+			}
+		}
+	})
+	if cerr != nil {
 		// The batch is indexed; a replay after a failed commit only yields
-		// duplicates, which the sink recognises.
+		// duplicates, which the output recognises.
 		in.commits.WithLabelValues("error").Inc()
-		in.log.Warn("committing offsets", "error", err)
+		in.log.Warn("committing offsets", "error", cerr)
 		return nil
 	}
 	in.commits.WithLabelValues("ok").Inc()

@@ -108,7 +108,9 @@ func TestCommitsOnlyAcknowledgedBatches(t *testing.T) {
 
 	runUntil := func(out *recordingSink, want int, wait time.Duration, reg *prometheus.Registry) {
 		t.Helper()
-		in, err := New(Config{Brokers: []string{broker}, Topic: topic, Group: group, LagInterval: time.Second},
+		// Small polls: the 300 records arrive in dozens of batches, so
+		// several are awaiting acknowledgement at once.
+		in, err := New(Config{Brokers: []string{broker}, Topic: topic, Group: group, LagInterval: time.Second, MaxPollRecords: 7},
 			Deps{Sink: out, Registry: reg})
 		if err != nil {
 			t.Fatal(err)
