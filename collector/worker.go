@@ -168,22 +168,8 @@ func (w *worker) Handle(p *receiver.Packet) {
 		}
 		for j, rec := range w.crecs {
 			var rates *flowdoc.Rates
-			var r flowdoc.Rates
-			switch rec {
-			case sflow.CounterGenericInterface:
-				r = w.rates.Generic(dg, c, restarted)
-				rates = &r
-			case sflow.CounterVLAN:
-				r = w.rates.VLAN(dg, c, restarted)
-				rates = &r
-			case sflow.CounterHostCPU:
-				r = w.rates.HostCPU(dg, c, restarted)
-				rates = &r
-			case sflow.CounterHostDiskIO:
-				r = w.rates.HostDisk(dg, c, restarted)
-				rates = &r
-			case sflow.CounterHostNetIO:
-				r = w.rates.HostNet(dg, c, restarted)
+			r, ok := w.rates.For(rec, dg, c, restarted)
+			if ok {
 				rates = &r
 			}
 			w.body = flowdoc.AppendCounterBody(w.body[:0], dg, c, rec, rates, &meta)

@@ -169,6 +169,24 @@ func (t *RateTracker) VLAN(dg *sflow.Datagram, c *sflow.CounterSample, restarted
 	return t.update(k, dg.UptimeMS, restarted, &vals, known)
 }
 
+// For computes the rates of record rec of c; false for records without
+// rates.
+func (t *RateTracker) For(rec sflow.DataFormat, dg *sflow.Datagram, c *sflow.CounterSample, restarted bool) (Rates, bool) {
+	switch rec {
+	case sflow.CounterGenericInterface:
+		return t.Generic(dg, c, restarted), true
+	case sflow.CounterVLAN:
+		return t.VLAN(dg, c, restarted), true
+	case sflow.CounterHostCPU:
+		return t.HostCPU(dg, c, restarted), true
+	case sflow.CounterHostDiskIO:
+		return t.HostDisk(dg, c, restarted), true
+	case sflow.CounterHostNetIO:
+		return t.HostNet(dg, c, restarted), true
+	}
+	return Rates{}, false
+}
+
 // HostNet computes the rates of a host network I/O record.
 func (t *RateTracker) HostNet(dg *sflow.Datagram, c *sflow.CounterSample, restarted bool) Rates {
 	n := &c.Host.Net

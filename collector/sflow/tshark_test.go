@@ -37,6 +37,30 @@ func writeSFlowPcap(t *testing.T, path string, dgs [][]byte) {
 	}
 }
 
+// tsharkFields writes dgs to a capture and returns tshark's tab-separated
+// fields, one line per datagram (repeated values joined by commas).
+func tsharkFields(t *testing.T, tshark string, dgs [][]byte, fields ...string) []string {
+	t.Helper()
+	pcap := filepath.Join(t.TempDir(), "sflow.pcap")
+	writeSFlowPcap(t, pcap, dgs)
+	args := []string{"-r", pcap, "-T", "fields", "-E", "separator=/t", "-E", "aggregator=,"}
+	for _, f := range fields {
+		args = append(args, "-e", f)
+	}
+	cmd := exec.Command(tshark, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark: %v: %s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if len(lines) != len(dgs) {
+		t.Fatalf("tshark printed %d lines for %d datagrams", len(lines), len(dgs))
+	}
+	return lines
+}
+
 // TestTsharkAgrees decodes the pmacct seeds and the encoder's output with
 // tshark (an independent decoder) and checks it sees the same sample
 // counts, sampling rates and frame lengths as elk. It is skipped when
@@ -62,21 +86,7 @@ func TestTsharkAgrees(t *testing.T) {
 	full := fullDatagram()
 	full.Discards = nil // tshark 4.0 does not decode discarded packet samples
 	dgs = append(dgs, AppendDatagram(nil, full))
-	pcap := filepath.Join(t.TempDir(), "sflow.pcap")
-	writeSFlowPcap(t, pcap, dgs)
-
-	cmd := exec.Command(tshark, "-r", pcap, "-T", "fields", "-E", "separator=/t", "-E", "aggregator=,",
-		"-e", "sflow_245.numsamples", "-e", "sflow.flow_sample.sampling_rate", "-e", "sflow_245.header.frame_length")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tshark: %v: %s", err, stderr.String())
-	}
-	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	if len(lines) != len(dgs) {
-		t.Fatalf("tshark printed %d lines for %d datagrams", len(lines), len(dgs))
-	}
+	lines := tsharkFields(t, tshark, dgs, "sflow_245.numsamples", "sflow.flow_sample.sampling_rate", "sflow_245.header.frame_length")
 	var d Decoder
 	var dg Datagram
 	for i, line := range lines {
@@ -145,20 +155,7 @@ func TestTsharkAgreesOnNAT(t *testing.T) {
 		dgs = append(dgs, b)
 		want = append(want, strings.Join(gotSrc, ",")+" "+strings.Join(gotDst, ","))
 	}
-	pcap := filepath.Join(t.TempDir(), "nat.pcap")
-	writeSFlowPcap(t, pcap, dgs)
-	cmd := exec.Command(tshark, "-r", pcap, "-T", "fields", "-E", "separator=/t", "-E", "aggregator=,",
-		"-e", "sflow_245.ipv4_src", "-e", "sflow_245.ipv6_src", "-e", "sflow_245.ipv4_dst", "-e", "sflow_245.ipv6_dst")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tshark: %v: %s", err, stderr.String())
-	}
-	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	if len(lines) != len(dgs) {
-		t.Fatalf("tshark printed %d lines for %d datagrams", len(lines), len(dgs))
-	}
+	lines := tsharkFields(t, tshark, dgs, "sflow_245.ipv4_src", "sflow_245.ipv6_src", "sflow_245.ipv4_dst", "sflow_245.ipv6_dst")
 	for i, line := range lines {
 		f := strings.Split(line, "\t")
 		for len(f) < 4 {
