@@ -229,7 +229,8 @@ func (in *Ingest) Run(ctx context.Context) error {
 			inflight = append(inflight, b)
 			if err := finish(pipelineDepth - 1); err != nil {
 				cl.AllowRebalance()
-				return errors.Join(err, finish(0))
+				finish(0) // the later batches fail with the same error
+				return err
 			}
 		}
 		cl.AllowRebalance()
