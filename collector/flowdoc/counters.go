@@ -253,7 +253,7 @@ func CounterRecords(c *sflow.CounterSample, dst []sflow.DataFormat) []sflow.Data
 		f   sflow.DataFormat
 	}{{sflow.HasHostCPU, sflow.CounterHostCPU}, {sflow.HasHostMemory, sflow.CounterHostMemory},
 		{sflow.HasHostDiskIO, sflow.CounterHostDiskIO}, {sflow.HasHostNetIO, sflow.CounterHostNetIO}} {
-		if c.Has(h.bit) {
+		if c.Has(h.bit) && c.Host != nil {
 			dst = append(dst, h.f)
 		}
 	}

@@ -342,7 +342,7 @@ func appendEndpoint(b []byte, name string, ip netip.Addr, port uint16, hasPort b
 
 // flowNAT returns the translated source and destination of f.
 func flowNAT(f *sflow.FlowSample) (src, dst endpointNAT) {
-	if f.Has(sflow.HasNAT) {
+	if f.Has(sflow.HasNAT) && f.Ext != nil {
 		src.ip, dst.ip = f.Ext.NAT.Src, f.Ext.NAT.Dst
 	}
 	if f.Has(sflow.HasNATPort) {
@@ -412,7 +412,7 @@ func appendTunnel(b []byte, f *sflow.FlowSample) []byte {
 			field("decap_offset")
 			b = appendUint(b, uint64(s.decapOffset))
 		}
-		if f.Present&(s.v4|s.v6) != 0 {
+		if f.Present&(s.v4|s.v6) != 0 && s.hdr != nil {
 			ip := &s.hdr.IP
 			field("ip")
 			b = append(b, `{"src":`...)
@@ -429,7 +429,7 @@ func appendTunnel(b []byte, f *sflow.FlowSample) []byte {
 			b = appendUint(b, uint64(ip.Length))
 			b = append(b, '}')
 		}
-		if f.Present&s.l2 != 0 {
+		if f.Present&s.l2 != 0 && s.hdr != nil {
 			e := &s.hdr.Ethernet
 			field("ethernet")
 			b = append(b, `{"src_mac":`...)

@@ -3,6 +3,7 @@ package flowdoc
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/netip"
 	"strings"
 	"testing"
@@ -614,5 +615,25 @@ func TestDiscardDocument(t *testing.T) {
 		if got := DiscardReasonName(r); got != want {
 			t.Errorf("reason %d = %q, want %q", r, got, want)
 		}
+	}
+}
+
+// TestHostCPUNonFiniteLoad: a load average of NaN or ±Inf off the wire is
+// written as null; the document stays valid JSON.
+func TestHostCPUNonFiniteLoad(t *testing.T) {
+	dg := &sflow.Datagram{AgentAddr: netip.MustParseAddr("192.0.2.9")}
+	c := &sflow.CounterSample{Present: sflow.HasHostCPU,
+		Host: &sflow.HostCounters{CPU: sflow.HostCPU{LoadOne: float32(math.NaN()), LoadFive: float32(math.Inf(1)), LoadFifteen: float32(math.Inf(-1))}}}
+	b := AppendCounterTail(AppendCounterBody(nil, dg, c, sflow.CounterHostCPU, nil, &meta), "")
+	doc := decodeJSON(t, b)
+	for _, f := range []string{"load_1", "load_5", "load_15"} {
+		if v := get(t, doc, "sflow.counters.host.cpu."+f); v != nil {
+			t.Errorf("%s = %v, want null", f, v)
+		}
+	}
+	// A hand-built sample whose presence bits promise records it does not
+	// carry yields no host documents rather than a panic.
+	if recs := CounterRecords(&sflow.CounterSample{Present: sflow.HasHostNetIO}, nil); len(recs) != 0 {
+		t.Errorf("records %v for a sample without host counters", recs)
 	}
 }

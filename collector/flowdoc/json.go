@@ -1,6 +1,7 @@
 package flowdoc
 
 import (
+	"math"
 	"net/netip"
 	"strconv"
 	"time"
@@ -82,7 +83,12 @@ func appendCounter64(b []byte, v uint64) []byte {
 }
 
 // appendFloat appends a finite float with up to 3 decimals.
+// appendFloat appends f, or null when it is NaN or infinite (JSON has no
+// such numbers; a host's load average comes off the wire as a float).
 func appendFloat(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, "null"...)
+	}
 	return strconv.AppendFloat(b, f, 'f', -1, 64)
 }
 
