@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -136,7 +137,21 @@ func New(cfg Config, deps Deps) (*Ingest, error) {
 // Run consumes until ctx ends, then finishes the batch in hand (bounded by
 // ShutdownTimeout), commits it and leaves the group.
 func (in *Ingest) Run(ctx context.Context) error {
+	// newest is the latest batch handed to the output. A batch is done
+	// only after the one before it, so waiting for the newest waits for
+	// all: partitions are not handed over (revoked or lost) while one of
+	// their batches is still being acknowledged and committed, so the next
+	// owner never re-reads it and a late commit never lands on a partition
+	// this member no longer owns.
+	var newest atomic.Pointer[batch]
+	settle := func(context.Context, *kgo.Client, map[string][]int32) {
+		if b := newest.Load(); b != nil {
+			<-b.done
+		}
+	}
 	cl, err := kgo.NewClient(
+		kgo.OnPartitionsRevoked(settle),
+		kgo.OnPartitionsLost(settle),
 		kgo.SeedBrokers(in.cfg.Brokers...),
 		kgo.ConsumerGroup(in.cfg.Group),
 		kgo.ConsumeTopics(in.cfg.Topic),
@@ -227,6 +242,7 @@ func (in *Ingest) Run(ctx context.Context) error {
 				close(b.done)
 			}()
 			inflight = append(inflight, b)
+			newest.Store(b)
 			if err := finish(pipelineDepth - 1); err != nil {
 				cl.AllowRebalance()
 				finish(0) // the later batches fail with the same error
