@@ -127,3 +127,31 @@ func TestExtensionsMalformed(t *testing.T) {
 		})
 	}
 }
+
+// TestTunnelHeadersFromTheWire decodes hand-built L2 and IPv6 tunnel
+// records (sflow.org/sflow_tunnels.txt: sampled_ethernet, sampled_ipv6).
+func TestTunnelHeadersFromTheWire(t *testing.T) {
+	b := dgram(flowSample(
+		// L2 ingress: length, src MAC (+2 pad), dst MAC (+2 pad), type.
+		tlv(1022, w(1514, 0x02000000, 0x00010000, 0x02000000, 0x00020000, 0x86DD)),
+		// IPv6 egress: length, protocol, src, dst, ports, flags, priority.
+		tlv(1025, w(1400, 17, 0x20010db8, 0, 0, 1, 0x20010db8, 0, 0, 2, 51000, 6081, 0, 3)),
+	))
+	var d Decoder
+	var dg Datagram
+	if err := d.Decode(b, &dg); err != nil {
+		t.Fatal(err)
+	}
+	f := &dg.Flows[0]
+	want := FlowExtensions{
+		Ingress: TunnelHeaders{Ethernet: EthernetFrame{Length: 1514, SrcMAC: MAC{2, 0, 0, 0, 0, 1}, DstMAC: MAC{2, 0, 0, 0, 0, 2}, Type: 0x86DD}},
+		Egress: TunnelHeaders{IP: IPData{Length: 1400, Protocol: 17, SrcIP: netip.MustParseAddr("2001:db8::1"),
+			DstIP: netip.MustParseAddr("2001:db8::2"), SrcPort: 51000, DstPort: 6081, TOSOrPriority: 3}},
+	}
+	if f.Ext == nil || *f.Ext != want {
+		t.Errorf("got  %+v\nwant %+v", f.Ext, want)
+	}
+	if f.Present != HasL2TunnelIngress|HasIPv6TunnelEgress {
+		t.Errorf("present %b", f.Present)
+	}
+}

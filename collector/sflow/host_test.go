@@ -71,3 +71,43 @@ func TestHostCountersMalformed(t *testing.T) {
 		}
 	}
 }
+
+// TestHostCountersFromTheWire decodes host records built by hand from the
+// host sFlow structures (sflow.org/sflow_host.txt), not by the encoder.
+func TestHostCountersFromTheWire(t *testing.T) {
+	b := dgram(counterSample(
+		// host_cpu without the virt times: loads 0.5/1.0/1.5 as floats.
+		tlv(2003, w(0x3F000000, 0x3F800000, 0x3FC00000, 2, 300, 4, 2400, 7200,
+			100, 2, 30, 900, 4, 5, 6, 1000, 2000)),
+		// host_memory: 7 hypers then 4 ints.
+		tlv(2004, w(0, 8<<20, 0, 2<<20, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5), w(6, 7, 8, 9)),
+		// host_disk_io: total, free (hypers), part_max_used, reads,
+		// bytes_read (hyper), read_time, writes, bytes_written (hyper),
+		// write_time.
+		tlv(2005, w(0, 1000, 0, 400, 6000, 11, 0, 12, 13, 14, 0, 15, 16)),
+		// host_net_io: bytes_in (hyper), pkts_in, errs_in, drops_in,
+		// bytes_out (hyper), pkts_out, errs_out, drops_out.
+		tlv(2006, w(1, 2, 3, 4, 5, 0, 6, 7, 8, 9)),
+	))
+	var d Decoder
+	var dg Datagram
+	if err := d.Decode(b, &dg); err != nil {
+		t.Fatal(err)
+	}
+	h := dg.Counters[0].Host
+	want := HostCounters{
+		CPU: HostCPU{LoadOne: 0.5, LoadFive: 1, LoadFifteen: 1.5, ProcRun: 2, ProcTotal: 300, CPUNum: 4, SpeedMHz: 2400,
+			UptimeS: 7200, User: 100, Nice: 2, System: 30, Idle: 900, WaitIO: 4, Intr: 5, SoftIntr: 6, Interrupts: 1000, Contexts: 2000},
+		Memory: HostMemory{Total: 8 << 20, Free: 2 << 20, Shared: 1, Buffers: 2, Cached: 3, SwapTotal: 4, SwapFree: 5,
+			PageIn: 6, PageOut: 7, SwapIn: 8, SwapOut: 9},
+		Disk: HostDiskIO{Total: 1000, Free: 400, PartMaxUsed: 6000, Reads: 11, BytesRead: 12, ReadTime: 13,
+			Writes: 14, BytesWritten: 15, WriteTime: 16},
+		Net: HostNetIO{BytesIn: 1<<32 | 2, PktsIn: 3, ErrsIn: 4, DropsIn: 5, BytesOut: 6, PktsOut: 7, ErrsOut: 8, DropsOut: 9},
+	}
+	if h == nil || *h != want {
+		t.Errorf("got  %+v\nwant %+v", h, want)
+	}
+	if p := dg.Counters[0].Present; p != HasHostCPU|HasHostMemory|HasHostDiskIO|HasHostNetIO {
+		t.Errorf("present %b", p)
+	}
+}
