@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	elasticsearch "github.com/elk-project/elk/collector/sink/elasticsearch"
+
+	"github.com/elk-project/elk/deploy/dev/servicetest"
 )
 
 func scrape(t *testing.T, esURL string) string {
@@ -79,13 +81,7 @@ func TestUpIsZeroWhenClusterDown(t *testing.T) {
 }
 
 func TestRealCluster(t *testing.T) {
-	url := os.Getenv("ELK_TEST_ES")
-	if url == "" {
-		if os.Getenv("ELK_TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatal("ELK_TEST_ES is unset but ELK_TEST_REQUIRE_SERVICES=1")
-		}
-		t.Skip("ELK_TEST_ES unset: skipping the real Elasticsearch test (run deploy/dev/services up)")
-	}
+	url := servicetest.Service(t, "ELK_TEST_ES")
 	out := scrape(t, url)
 	if !strings.Contains(out, "elasticsearch_node_stats_up 1") || !strings.Contains(out, `type="write"`) {
 		t.Errorf("scrape of %s lacks up=1 or the write pool:\n%.2000s", url, out)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/elk-project/elk/collector/sink"
 	"github.com/elk-project/elk/collector/sink/kafka"
+
+	"github.com/elk-project/elk/deploy/dev/servicetest"
 )
 
 // recordingSink remembers the IDs it acknowledged; while failing is set it
@@ -79,13 +80,7 @@ func TestNewValidates(t *testing.T) {
 // so a second worker of the same group receives every record; once that one
 // has acknowledged and committed, a third receives nothing.
 func TestCommitsOnlyAcknowledgedBatches(t *testing.T) {
-	broker := os.Getenv("ELK_TEST_KAFKA")
-	if broker == "" {
-		if os.Getenv("ELK_TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatal("ELK_TEST_KAFKA is unset but ELK_TEST_REQUIRE_SERVICES=1")
-		}
-		t.Skip("ELK_TEST_KAFKA unset: skipping the real Kafka test (run deploy/dev/services up)")
-	}
+	broker := servicetest.Service(t, "ELK_TEST_KAFKA")
 	topic := fmt.Sprintf("elk-ingest-unit-%d", time.Now().UnixNano())
 	group := topic
 	prod, err := kafka.New(kafka.Config{Brokers: []string{broker}, Topic: topic, Partitions: 2}, kafka.Deps{})

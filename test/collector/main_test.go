@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/elk-project/elk/agents/synth"
+
+	"github.com/elk-project/elk/deploy/dev/servicetest"
 )
 
 // elkBin is the elk binary built once by TestMain.
@@ -66,11 +68,7 @@ func requireTool(t *testing.T, name, pkg string) string {
 			return p
 		}
 	}
-	msg := fmt.Sprintf("%s not found in PATH: install the Debian package %q (deploy/dev/services up does)", name, pkg)
-	if os.Getenv("ELK_TEST_REQUIRE_SERVICES") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	servicetest.Missing(t, fmt.Sprintf("%s not found in PATH: install the Debian package %q (deploy/dev/services up does)", name, pkg))
 	return ""
 }
 

@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"github.com/elk-project/elk/test/pipeline/harness"
+
+	"github.com/elk-project/elk/deploy/dev/servicetest"
 )
 
 var elkBin string
@@ -59,14 +61,7 @@ func need(t *testing.T, vars ...string) []string {
 	t.Helper()
 	var vals []string
 	for _, v := range vars {
-		val := os.Getenv(v)
-		if val == "" {
-			if os.Getenv("ELK_TEST_REQUIRE_SERVICES") == "1" {
-				t.Fatalf("%s is unset but ELK_TEST_REQUIRE_SERVICES=1 (run deploy/dev/services up and source deploy/dev/env)", v)
-			}
-			t.Skipf("%s unset: skipping the pipeline test against real services (run deploy/dev/services up)", v)
-		}
-		vals = append(vals, val)
+		vals = append(vals, servicetest.Service(t, v))
 	}
 	return vals
 }

@@ -9,18 +9,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/elk-project/elk/deploy/dev/servicetest"
 )
 
 // TestRealCluster runs the sink against the cluster at ELK_TEST_ES.
 func TestRealCluster(t *testing.T) {
-	url := os.Getenv("ELK_TEST_ES")
-	if url == "" {
-		if os.Getenv("ELK_TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatal("ELK_TEST_ES is unset but ELK_TEST_REQUIRE_SERVICES=1")
-		}
-		t.Skip("ELK_TEST_ES unset: skipping the real Elasticsearch test (run deploy/dev/services up)")
-	}
-	testRealCluster(t, url)
+	testRealCluster(t, servicetest.Service(t, "ELK_TEST_ES"))
 }
 
 // TestRealOpenSearch runs the same against the optional OpenSearch node at

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"reflect"
 	"testing"
 	"time"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/elk-project/elk/collector/sink"
 	"github.com/elk-project/elk/collector/sink/sinkmetrics"
+
+	"github.com/elk-project/elk/deploy/dev/servicetest"
 )
 
 func TestParseSpec(t *testing.T) {
@@ -66,13 +67,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 // TestProduceToRealBroker publishes to the broker at ELK_TEST_KAFKA and reads
 // the records back.
 func TestProduceToRealBroker(t *testing.T) {
-	broker := os.Getenv("ELK_TEST_KAFKA")
-	if broker == "" {
-		if os.Getenv("ELK_TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatal("ELK_TEST_KAFKA is unset but ELK_TEST_REQUIRE_SERVICES=1")
-		}
-		t.Skip("ELK_TEST_KAFKA unset: skipping the real Kafka test (run deploy/dev/services up)")
-	}
+	broker := servicetest.Service(t, "ELK_TEST_KAFKA")
 	topic := fmt.Sprintf("elk-unit-%d", time.Now().UnixNano())
 	s, err := New(Config{Brokers: []string{broker}, Topic: topic, Partitions: 3}, Deps{Registry: prometheus.NewRegistry()})
 	if err != nil {

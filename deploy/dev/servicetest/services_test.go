@@ -20,20 +20,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// service returns the value of env or skips the test (fails it when
-// ELK_TEST_REQUIRE_SERVICES=1).
-func service(t *testing.T, env string) string {
-	t.Helper()
-	v := os.Getenv(env)
-	if v == "" {
-		if os.Getenv("ELK_TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("%s is unset but ELK_TEST_REQUIRE_SERVICES=1", env)
-		}
-		t.Skipf("%s unset: run deploy/dev/services up and . deploy/dev/env", env)
-	}
-	return v
-}
-
 func uniqueName(prefix string) string {
 	return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
 }
@@ -58,7 +44,7 @@ func eventually(t *testing.T, total time.Duration, check func() error) {
 }
 
 func TestElasticsearchProductAndIndexing(t *testing.T) {
-	addr := service(t, "ELK_TEST_ES")
+	addr := Service(t, "ELK_TEST_ES")
 	eventually(t, 90*time.Second, func() error { return checkElasticsearch(addr) })
 }
 
@@ -137,7 +123,7 @@ func checkElasticsearch(addr string) error {
 }
 
 func TestKafkaRoundTrip(t *testing.T) {
-	broker := service(t, "ELK_TEST_KAFKA")
+	broker := Service(t, "ELK_TEST_KAFKA")
 	eventually(t, 90*time.Second, func() error { return checkKafka(broker) })
 }
 
@@ -197,8 +183,8 @@ func checkKafka(broker string) error {
 }
 
 func TestPrometheusScrapesFileSDTargets(t *testing.T) {
-	prom := service(t, "ELK_TEST_PROMETHEUS")
-	dir := service(t, "ELK_TEST_PROMETHEUS_TARGETS")
+	prom := Service(t, "ELK_TEST_PROMETHEUS")
+	dir := Service(t, "ELK_TEST_PROMETHEUS_TARGETS")
 
 	job := uniqueName("servicetest")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/elk-project/elk/policies"
 	"github.com/elk-project/elk/policies/source"
+
+	"github.com/elk-project/elk/deploy/dev/servicetest"
 )
 
 // replay answers like the recorded Prometheus.
@@ -107,13 +109,7 @@ func TestDeadServerIsASourceError(t *testing.T) {
 }
 
 func TestRealPrometheus(t *testing.T) {
-	addr := os.Getenv("ELK_TEST_PROMETHEUS")
-	if addr == "" {
-		if os.Getenv("ELK_TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatal("ELK_TEST_PROMETHEUS is not set")
-		}
-		t.Skip("ELK_TEST_PROMETHEUS is not set")
-	}
+	addr := servicetest.Service(t, "ELK_TEST_PROMETHEUS")
 	s, err := New(addr)
 	if err != nil {
 		t.Fatal(err)
