@@ -486,7 +486,7 @@ func decodeExtension(format DataFormat, r []byte, rbase int, fd *FlowData) error
 		}
 		x := fd.Ext
 		side := &x.Egress
-		if format%2 == 0 && format != FlowExtendedNAT {
+		if format%2 == 0 { // ingress formats are the even ones
 			side = &x.Ingress
 		}
 		switch format {
