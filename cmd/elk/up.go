@@ -244,8 +244,12 @@ func runUp(ctx context.Context, w io.Writer, path string, o upOptions) (err erro
 	defer lf.Close()
 	log := slog.New(slog.NewTextHandler(lf, nil))
 
+	security, tokens, err := apiSecurity{}.build(o.listen, stateDir, log)
+	if err != nil {
+		return fmt.Errorf("up: %w", err)
+	}
 	stack, err := server.NewLocal(server.LocalConfig{
-		Listen: o.listen, StateDir: stateDir, Prometheus: promURL, WaitTimeout: o.waitTimeout, Logger: log,
+		Listen: o.listen, StateDir: stateDir, Prometheus: promURL, WaitTimeout: o.waitTimeout, Logger: log, Security: security,
 	})
 	if err != nil {
 		if errors.Is(err, unix.EADDRINUSE) {
@@ -258,8 +262,14 @@ func runUp(ctx context.Context, w io.Writer, path string, o upOptions) (err erro
 	go func() { runDone <- stack.Run(runCtx) }()
 	fmt.Fprintf(w, "elk server    %s (state and logs in %s)\n", stack.Addr, stateDir)
 
-	c, err := client.New(stack.Addr, nil)
+	unpublish := publishToken(stack.Addr, tokens, log)
+	hc, err := client.TransportConfig{Token: tokens.Own}.HTTPClient()
+	var c *client.Client
+	if err == nil {
+		c, err = client.New(stack.Addr, hc)
+	}
 	if err != nil {
+		unpublish()
 		stopStack()
 		<-runDone
 		return err
@@ -276,6 +286,7 @@ func runUp(ctx context.Context, w io.Writer, path string, o upOptions) (err erro
 			}
 			cancel()
 		}
+		unpublish()
 		stopStack()
 		if rerr := <-runDone; rerr != nil && err == nil {
 			err = rerr

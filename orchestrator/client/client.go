@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/elk-project/elk/orchestrator"
@@ -44,6 +45,8 @@ type Client struct {
 }
 
 // New returns a client of the server at addr (DefaultAddr when empty).
+// With hc nil it authenticates as ConfigFromEnv says (ELK_TOKEN or the
+// local server's token, ELK_CACERT, ELK_CLIENT_CERT, ELK_CLIENT_KEY).
 func New(addr string, hc *http.Client) (*Client, error) {
 	if addr == "" {
 		addr = DefaultAddr
@@ -53,10 +56,16 @@ func New(addr string, hc *http.Client) (*Client, error) {
 	}
 	u, err := url.Parse(addr)
 	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("server address %q: want http://host:port", addr)
+		return nil, fmt.Errorf("server address %q: want http(s)://host:port", addr)
 	}
 	if hc == nil {
-		hc = &http.Client{}
+		tc, err := ConfigFromEnv(addr, os.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		if hc, err = tc.HTTPClient(); err != nil {
+			return nil, err
+		}
 	}
 	return &Client{base: strings.TrimRight(addr, "/"), http: hc}, nil
 }

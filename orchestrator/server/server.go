@@ -24,6 +24,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,6 +68,15 @@ type Deps struct {
 	PolicySink PolicySink
 	Metrics    *prometheus.Registry
 	Logger     *slog.Logger
+	Security   Security
+}
+
+// Security protects the API: Middleware wraps every route (authentication,
+// browser defenses: orchestrator/auth), TLS, if set, makes Serve speak
+// HTTPS.
+type Security struct {
+	Middleware func(http.Handler) http.Handler
+	TLS        *tls.Config
 }
 
 // Server is the HTTP API.
@@ -97,8 +107,13 @@ func New(deps Deps) (*Server, error) {
 	return s, nil
 }
 
-// Handler returns the API's handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler returns the API's handler, wrapped by Security.Middleware.
+func (s *Server) Handler() http.Handler {
+	if s.deps.Security.Middleware != nil {
+		return s.deps.Security.Middleware(s.mux)
+	}
+	return s.mux
+}
 
 func (s *Server) routes() {
 	m := s.mux
@@ -124,7 +139,10 @@ func (s *Server) routes() {
 // interrupts deploys in flight (their journals let the next server resume
 // them) and returns.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	hs := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	if s.deps.Security.TLS != nil {
+		l = tls.NewListener(l, s.deps.Security.TLS)
+	}
 	s.wg.Go(func() { s.rates.run(s.ctx) })
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()

@@ -151,6 +151,8 @@ type LocalConfig struct {
 	// WaitTimeout bounds the wait for an entity to become healthy.
 	WaitTimeout time.Duration
 	Logger      *slog.Logger
+	// Security protects the API (tokens, browser defenses, TLS).
+	Security Security
 }
 
 // Stack is a complete orchestrator server on the local target: embedded
@@ -204,7 +206,7 @@ func NewLocal(cfg LocalConfig) (*Stack, error) {
 			l.Close()
 		}
 	}()
-	addr := "http://" + l.Addr().String()
+	addr := scheme(cfg.Security) + l.Addr().String()
 	kv, err := embedded.NewDirKV(filepath.Join(cfg.StateDir, "kv"))
 	if err != nil {
 		return nil, err
@@ -218,7 +220,7 @@ func NewLocal(cfg LocalConfig) (*Stack, error) {
 		return nil, err
 	}
 	st, err := assemble(tg, kv, reg, reg.Handler(), BlueprintCompiler{Options: catalog.Options{Target: blueprints.TargetLocal, ElkBinary: cfg.ElkBinary}},
-		cfg.Prometheus, cfg.WaitTimeout, log)
+		cfg.Prometheus, cfg.WaitTimeout, cfg.Security, log)
 	if err != nil {
 		tg.Close()
 		reg.Close()
@@ -232,7 +234,7 @@ func NewLocal(cfg LocalConfig) (*Stack, error) {
 // assemble builds the engines and the API over a target, a KV and a
 // registry.
 func assemble(tg target.Target, kv discovery.KV, reg discovery.Registry, regHandler http.Handler, comp BlueprintCompiler,
-	prom string, wait time.Duration, log *slog.Logger) (*Stack, error) {
+	prom string, wait time.Duration, sec Security, log *slog.Logger) (*Stack, error) {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	eng, err := orchestrator.New(orchestrator.Config{WaitTimeout: wait}, orchestrator.Deps{
@@ -257,6 +259,7 @@ func assemble(tg target.Target, kv discovery.KV, reg discovery.Registry, regHand
 	srv, err := New(Deps{
 		Engine: eng, Compiler: comp, Registry: regHandler, Policies: pol.Handler(),
 		PolicySink: &policySink{eng: pol, has: map[string][]string{}}, Metrics: metrics, Logger: log.With("component", "api"),
+		Security: sec,
 	})
 	if err != nil {
 		return nil, err
@@ -285,7 +288,7 @@ func (s *Stack) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("server: listen on %s: %w", s.listen, err)
 		}
-		s.listener, s.Addr = l, "http://"+l.Addr().String()
+		s.listener, s.Addr = l, scheme(s.Server.deps.Security)+l.Addr().String()
 		lctx, stop := context.WithCancel(ctx)
 		defer stop()
 		go func() {
@@ -328,6 +331,14 @@ func (s *Stack) Run(ctx context.Context) error {
 	return err
 }
 
+// scheme is the API URL's scheme prefix.
+func scheme(sec Security) string {
+	if sec.TLS != nil {
+		return "https://"
+	}
+	return "http://"
+}
+
 // Discovery backends of the nomad target.
 const (
 	// DiscoveryConsul: services in Consul, state in Consul KV, a Consul
@@ -366,6 +377,8 @@ type NomadConfig struct {
 	Prometheus  string
 	WaitTimeout time.Duration
 	Logger      *slog.Logger
+	// Security protects the API (tokens, browser defenses, TLS).
+	Security Security
 }
 
 // NewNomad builds a server that deploys onto Nomad.
@@ -420,12 +433,12 @@ func newNomadConsul(cfg NomadConfig, log *slog.Logger) (*Stack, error) {
 		return nil, err
 	}
 	st, err := assemble(tg, kv, reg, nil, BlueprintCompiler{Options: catalog.Options{Target: blueprints.TargetNomad, ElkBinary: cfg.ElkBinary}},
-		cfg.Prometheus, cfg.WaitTimeout, log)
+		cfg.Prometheus, cfg.WaitTimeout, cfg.Security, log)
 	if err != nil {
 		return nil, err
 	}
 	log.Info("nomad target: discovery in Consul (services, health checks), state in Consul KV, leader lock elk/orchestrator/leader")
-	st.Addr, st.lock, st.listen = "http://"+cfg.Listen, lock, cfg.Listen
+	st.Addr, st.lock, st.listen = scheme(cfg.Security)+cfg.Listen, lock, cfg.Listen
 	return st, nil
 }
 
@@ -468,7 +481,7 @@ func newNomadNative(cfg NomadConfig, log *slog.Logger) (*Stack, error) {
 			return nil
 		},
 	}
-	st, err := assemble(tg, kv, reg, nil, comp, cfg.Prometheus, cfg.WaitTimeout, log)
+	st, err := assemble(tg, kv, reg, nil, comp, cfg.Prometheus, cfg.WaitTimeout, cfg.Security, log)
 	if err != nil {
 		return nil, err
 	}
@@ -480,6 +493,6 @@ func newNomadNative(cfg NomadConfig, log *slog.Logger) (*Stack, error) {
 		"state", kvDir)
 	log.Warn("single server only: high availability (several servers, leader lock) needs Consul (CONSUL_HTTP_ADDR, --discovery consul); " +
 		"entities that refer to each other by address deploy only onto a one-node cluster")
-	st.Addr, st.listener = "http://"+l.Addr().String(), l
+	st.Addr, st.listener = scheme(cfg.Security)+l.Addr().String(), l
 	return st, nil
 }

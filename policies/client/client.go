@@ -11,24 +11,41 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	oclient "github.com/elk-project/elk/orchestrator/client"
 	"github.com/elk-project/elk/policies"
 	"github.com/elk-project/elk/policies/engine"
 )
 
 // Client calls the policy API at Addr (e.g. http://127.0.0.1:7878).
 type Client struct {
-	Addr   string
-	Author string // sent as X-Elk-Author on changes
+	Addr string
+	// Author is not sent: the server records the identity of the token
+	// as the author of a change.
+	Author string
 	HTTP   *http.Client
+	err    error // from building the transport, returned by every call
 }
 
-// New returns a client for addr.
+// New returns a client for addr that authenticates as
+// orchestrator/client.ConfigFromEnv says (ELK_TOKEN or the local server's
+// token, ELK_CACERT, ELK_CLIENT_CERT, ELK_CLIENT_KEY).
 func New(addr, author string) *Client {
-	return &Client{Addr: strings.TrimRight(addr, "/"), Author: author, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	c := &Client{Addr: strings.TrimRight(addr, "/"), Author: author, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	tc, err := oclient.ConfigFromEnv(c.Addr, os.Getenv)
+	if err == nil {
+		var hc *http.Client
+		if hc, err = tc.HTTPClient(); err == nil {
+			hc.Timeout = c.HTTP.Timeout
+			c.HTTP = hc
+		}
+	}
+	c.err = err
+	return c
 }
 
 // APIError is an error answered by the server.
@@ -40,15 +57,15 @@ type APIError struct {
 func (e *APIError) Error() string { return e.Message }
 
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ctype string, out any) error {
+	if c.err != nil {
+		return fmt.Errorf("policy API %s %s: %w", method, path, c.err)
+	}
 	req, err := http.NewRequestWithContext(ctx, method, c.Addr+path, body)
 	if err != nil {
 		return err
 	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
-	}
-	if c.Author != "" {
-		req.Header.Set(engine.AuthorHeader, c.Author)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {

@@ -9,10 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/elk-project/elk/orchestrator/auth"
 	"github.com/elk-project/elk/policies"
 )
 
-// AuthorHeader carries who made a change; the CLI sends $USER@host.
+// AuthorHeader was how clients named the author of a change. The server
+// ignores it: the author is the identity of the request's token
+// (orchestrator/auth), or "api" on a server without authentication.
 const AuthorHeader = "X-Elk-Author"
 
 // SetRequest is the body of POST /v1/policies/{app}/{entity}/set.
@@ -76,9 +79,9 @@ func (e *Engine) Handler() http.Handler {
 	})
 	one := func(h func(w http.ResponseWriter, r *http.Request, app, entity, author string) (any, error)) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			author := r.Header.Get(AuthorHeader)
-			if author == "" {
-				author = "api"
+			author := "api"
+			if id, ok := auth.IdentityFrom(r.Context()); ok {
+				author = id.Name
 			}
 			v, err := h(w, r, r.PathValue("app"), r.PathValue("entity"), author)
 			if err != nil {
