@@ -2,11 +2,13 @@ package client
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/elk-project/elk/orchestrator/auth"
 	"github.com/elk-project/elk/policies"
 	"github.com/elk-project/elk/policies/engine"
 	"github.com/elk-project/elk/policies/source"
@@ -31,6 +33,16 @@ controls:
   stabilization: {up: 0s, down: 0s}
 `
 
+type headerRT map[string]string
+
+func (h headerRT) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range h {
+		r.Header.Set(k, v)
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
 func TestAPIRoundTrip(t *testing.T) {
 	src := source.Func(func(context.Context, source.Query) (source.Sample, error) {
 		return source.Sample{Value: 450, Time: time.Now()}, nil
@@ -39,9 +51,16 @@ func TestAPIRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(eng.Handler())
+	// The author recorded is the token's name, whatever header a client sends.
+	const secret = "alice-secret-0123456789"
+	toks, err := auth.NewTokens(auth.Token{Name: "alice", Role: auth.RoleWrite, Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(auth.Middleware(auth.Options{Tokens: toks}, eng.Handler()))
 	defer srv.Close()
-	c := New(srv.URL, "alice")
+	c := New(srv.URL, "mallory")
+	c.HTTP = &http.Client{Transport: headerRT{"Authorization": "Bearer " + secret, engine.AuthorHeader: "mallory"}}
 	ctx := context.Background()
 
 	if _, err := c.Show(ctx, "demo/collectors"); !IsNotFound(err) {
