@@ -44,7 +44,11 @@ func TestMiddleware(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			seen = ""
-			req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader("x: 1"))
+			var body io.Reader
+			if tc.ctype != "" {
+				body = strings.NewReader("x: 1")
+			}
+			req, _ := http.NewRequest(tc.method, srv.URL+tc.path, body)
 			if tc.token != "" {
 				req.Header.Set("Authorization", "Bearer "+tc.token)
 			}
