@@ -237,6 +237,9 @@ func parse(filename string, n *yaml.Node, requireTarget bool) (*Policy, error) {
 		if p.Max < 1 {
 			w.errf(v, "max: must be at least 1")
 		}
+		if p.Max > MaxCount {
+			w.errf(v, "max: %d is above the maximum %d", p.Max, MaxCount)
+		}
 		if p.Max < p.Min {
 			w.errf(v, "max: %d is below min %d", p.Max, p.Min)
 		}

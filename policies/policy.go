@@ -99,13 +99,13 @@ type Step struct {
 // Of returns the size of the step from current instances.
 func (s Step) Of(current int) int {
 	if s.Percent > 0 {
-		n := int(ceil(float64(current) * s.Percent / 100))
+		n := toCount(ceil(float64(current) * s.Percent / 100))
 		if n < 1 {
 			n = 1
 		}
 		return n
 	}
-	return s.Count
+	return min(s.Count, MaxCount)
 }
 
 func (s Step) String() string {

@@ -11,6 +11,10 @@ import (
 // the target keeps the current count.
 func (s Strategy) Vote(name string, value float64, current int, tolerance float64) Vote {
 	v := Vote{Check: name, Count: current, Direction: None}
+	if math.IsNaN(value) || math.IsInf(value, 0) {
+		v.Why = "value is not a number, ignored → " + strconv.Itoa(current)
+		return v
+	}
 	switch s.Kind {
 	case TargetValue:
 		total := value
@@ -22,7 +26,7 @@ func (s Strategy) Vote(name string, value float64, current int, tolerance float6
 		}
 		capacity := s.Target * float64(max(current, 1))
 		ratio := total / capacity
-		want := int(ceil(total / s.Target))
+		want := toCount(ceil(total / s.Target))
 		v.Why = fmtf(value) + " vs target " + fmtf(s.Target) + perInstance(s.Input)
 		switch {
 		case current > 0 && math.Abs(ratio-1) <= tolerance:
@@ -44,7 +48,7 @@ func (s Strategy) Vote(name string, value float64, current int, tolerance float6
 		v.Why = fmtf(per) + " per instance, bounds [" + fmtf(s.Lower) + ", " + fmtf(s.Upper) + "]"
 		switch {
 		case per > s.Upper:
-			v.Count = int(hot)
+			v.Count = toCount(hot)
 			v.Why += " (hot)"
 		case s.HasLower && per <= s.Lower:
 			// Cold: shrink to where the metric would reach the lower
@@ -53,14 +57,14 @@ func (s Strategy) Vote(name string, value float64, current int, tolerance float6
 			if s.Lower > 0 {
 				n = math.Max(n, math.Floor(activity/s.Lower))
 			}
-			v.Count = min(current, int(n))
+			v.Count = min(current, toCount(n))
 			v.Why += " (cold)"
 		}
 	case Threshold:
 		v.Why = fmtf(value)
 		switch {
 		case s.HasUpper && value > s.Upper:
-			v.Count = current + s.Add.Of(current)
+			v.Count = max(current, min(current+min(s.Add.Of(current), MaxCount), MaxCount))
 			v.Why += " above " + fmtf(s.Upper) + ", add " + s.Add.String()
 		case s.HasLower && value < s.Lower:
 			v.Count = max(0, current-s.Remove.Of(current))
@@ -126,4 +130,20 @@ func fmtf(f float64) string {
 		return strconv.FormatFloat(f, 'f', 0, 64)
 	}
 	return strconv.FormatFloat(f, 'f', 2, 64)
+}
+
+// MaxCount is the largest count a strategy recommends (the blueprints'
+// limit); policy max is bounded by it too.
+const MaxCount = 1000
+
+// toCount converts a wanted count to an int in [0, MaxCount]: NaN is 0 and
+// huge values are clamped before conversion, so they never overflow.
+func toCount(f float64) int {
+	switch {
+	case !(f > 0):
+		return 0
+	case f >= MaxCount:
+		return MaxCount
+	}
+	return int(f)
 }

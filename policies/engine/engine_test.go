@@ -2,8 +2,11 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -757,5 +760,48 @@ func TestOnlyTheLeaderActs(t *testing.T) {
 	time.Sleep(400 * time.Millisecond)
 	if c := sc.Calls(); len(c) != 1 {
 		t.Errorf("acted after losing the lock: %v", c)
+	}
+}
+
+func TestNonFiniteValueIsMissingData(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		v    float64
+	}{
+		{"NaN", math.NaN()},
+		{"+Inf", math.Inf(1)},
+		{"-Inf", math.Inf(-1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, `
+target: {app: demo, entity: collectors}
+min: 1
+max: 10
+checks:
+  - name: low
+    query: low
+    strategy: {target-value: {target: 100}}
+  - name: bad
+    query: bad
+    on_missing: hold
+    strategy: {target-value: {target: 100}}
+controls: {stabilization: {down: 0s}}
+`, 4)
+			r.src.set("low", 10)
+			r.src.set("bad", tc.v)
+			d := r.step(10 * time.Second)
+			if d.Desired != 4 || len(r.scaler.Calls()) != 0 {
+				t.Fatalf("want hold at 4, got desired %d, calls %v: %s", d.Desired, r.scaler.Calls(), d.Message())
+			}
+			if !d.Readings[1].Missing {
+				t.Errorf("reading of %v not missing: %+v", tc.v, d.Readings[1])
+			}
+			rec := httptest.NewRecorder()
+			r.eng.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/v1/policies", nil))
+			var list []any
+			if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &list) != nil || len(list) != 1 {
+				t.Errorf("GET /v1/policies: %d %q", rec.Code, rec.Body.String())
+			}
+		})
 	}
 }

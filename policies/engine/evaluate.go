@@ -113,7 +113,7 @@ func (e *Engine) recommend(ctx context.Context, en *entry, pol *policies.Policy,
 	hold, sourceDown := false, ""
 	for _, c := range pol.Checks {
 		q := source.Query{App: pol.Target.App, Entity: pol.Target.Entity, Check: c}
-		s, err := e.deps.Source.Read(ctx, q)
+		s, err := source.Finite(e.deps.Source.Read(ctx, q))
 		r := policies.Reading{Check: c.Name, Value: s.Value, SampleTime: s.Time}
 		switch {
 		case err != nil:

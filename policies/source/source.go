@@ -7,6 +7,8 @@ package source
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"time"
 
 	"github.com/elk-project/elk/policies"
@@ -50,12 +52,12 @@ func (m Mux) Read(ctx context.Context, q Query) (Sample, error) {
 		if m.Query == nil {
 			return Sample{}, errors.New("no Prometheus source configured for query checks")
 		}
-		return m.Query.Read(ctx, q)
+		return Finite(m.Query.Read(ctx, q))
 	}
 	if m.Metric == nil {
 		return Sample{}, errors.New("no built-in scraper configured for metric checks")
 	}
-	return m.Metric.Read(ctx, q)
+	return Finite(m.Metric.Read(ctx, q))
 }
 
 // Name says which kind of source answers q ("prometheus" or "builtin"), for
@@ -71,4 +73,13 @@ func Name(q Query) string {
 type Func func(ctx context.Context, q Query) (Sample, error)
 
 // Read implements Source.
-func (f Func) Read(ctx context.Context, q Query) (Sample, error) { return f(ctx, q) }
+func (f Func) Read(ctx context.Context, q Query) (Sample, error) { return Finite(f(ctx, q)) }
+
+// Finite passes s and err through, except that a NaN or ±Inf value is
+// missing data: it becomes ErrNoData (wrapped), never a vote.
+func Finite(s Sample, err error) (Sample, error) {
+	if err == nil && (math.IsNaN(s.Value) || math.IsInf(s.Value, 0)) {
+		return Sample{Time: s.Time}, fmt.Errorf("value %v is not a number: %w", s.Value, ErrNoData)
+	}
+	return s, err
+}
