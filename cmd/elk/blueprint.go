@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/hashicorp/nomad/api"
 	"github.com/spf13/cobra"
 
 	"github.com/elk-project/elk/blueprints"
+	"github.com/elk-project/elk/blueprints/library"
 	"github.com/elk-project/elk/orchestrator/catalog"
 	"github.com/elk-project/elk/orchestrator/target/nomad"
 )
@@ -25,10 +27,58 @@ func newBlueprintCmd() *cobra.Command {
 entities (sflow-collector, sflow-agent, kafka, elasticsearch, kibana,
 prometheus, es-exporter, ingest, generic) with counts, configuration,
 resources, health checks, dependencies and scaling policies.
-Stock blueprints live in blueprints/library/.`,
+Stock blueprints are built into the binary: elk blueprint list names them,
+elk blueprint show NAME prints one to start from, and every command that takes
+a blueprint file also takes a stock name.`,
 	}
-	cmd.AddCommand(newBlueprintValidateCmd(), newBlueprintRenderCmd(), newBlueprintTypesCmd())
+	cmd.AddCommand(newBlueprintListCmd(), newBlueprintShowCmd(), newBlueprintValidateCmd(), newBlueprintRenderCmd(), newBlueprintTypesCmd())
 	return cmd
+}
+
+func newBlueprintListCmd() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the stock blueprints built into elk",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			ents, err := library.List()
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if output == "json" {
+				return writeJSONOut(w, ents)
+			}
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tAPP\tTARGET\tDESCRIPTION")
+			for _, e := range ents {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Name, e.App, e.Target, e.Description)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func newBlueprintShowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME",
+		Short: "Print a stock blueprint, to start a blueprint of your own from",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := library.Read(args[0])
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(data)
+			return err
+		},
+	}
 }
 
 // bpFileResult is one file's outcome in `elk blueprint validate --output json`.
@@ -51,7 +101,7 @@ type bpFileErrorJ struct {
 func newBlueprintValidateCmd() *cobra.Command {
 	var output, on string
 	cmd := &cobra.Command{
-		Use:   "validate FILE...",
+		Use:   "validate NAME|FILE...",
 		Short: "Check blueprints and report every problem with file:line:col",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -67,7 +117,7 @@ func newBlueprintValidateCmd() *cobra.Command {
 			bad := 0
 			for _, f := range args {
 				res := bpFileResult{File: f}
-				app, err := blueprints.Load(f)
+				app, err := library.Load(f)
 				if err == nil && on != "" {
 					// Also build the specs: on the local target this finds
 					// third-party software missing from this machine.
@@ -179,14 +229,14 @@ func newBlueprintRenderCmd() *cobra.Command {
 		registry    string
 	)
 	cmd := &cobra.Command{
-		Use:   "render FILE",
+		Use:   "render NAME|FILE",
 		Short: "Print the Nomad jobs a blueprint deploys, as JSON, in start order",
 		Long: `Print the Nomad jobs (the JSON the Nomad API takes) that deploying FILE on
 the nomad target would register, one per entity, in start order. Nothing is
 submitted.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			app, err := blueprints.Load(args[0])
+			app, err := library.Load(args[0])
 			if err != nil {
 				return err
 			}

@@ -31,7 +31,7 @@ func TestBlueprintValidate(t *testing.T) {
 			[]string{"sflow-stack.yaml: ok: application sflow (target nomad), 8 entities", "local-demo.yaml: ok"}},
 		{"bad and good", []string{"validate", "../../blueprints/testdata/bad/cycle.yaml", "../../blueprints/library/tenant-stack.yaml"},
 			"1 of 2 blueprints invalid", []string{"bad/cycle.yaml:10:18: b.depends_on: cycle: a -> c -> b -> a", "tenant-stack.yaml: ok"}},
-		{"missing file", []string{"validate", "nope.yaml"}, "1 of 1 blueprints invalid", []string{"read blueprint"}},
+		{"missing file", []string{"validate", "nope.yaml"}, "1 of 1 blueprints invalid", []string{"no such blueprint"}},
 		{"local demo runs here", []string{"validate", "--on", "local", "../../blueprints/library/local-demo.yaml"}, "", []string{"local-demo.yaml: ok"}},
 		{"bad --on", []string{"validate", "--on", "k8s", "../../blueprints/library/local-demo.yaml"}, `--on "k8s": want local or nomad`, nil},
 	} {

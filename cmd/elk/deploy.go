@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/elk-project/elk/blueprints/library"
 	"github.com/elk-project/elk/orchestrator"
 )
 
@@ -18,7 +18,7 @@ func newDeployCmd() *cobra.Command {
 		output string
 	)
 	cmd := &cobra.Command{
-		Use:   "deploy FILE",
+		Use:   "deploy NAME|FILE",
 		Short: "Deploy a blueprint (or show its plan with --dry-run)",
 		Long: `Deploy the application a blueprint describes. The server shows the plan (what
 will be added, changed, removed), starts entities in dependency order, each
@@ -29,9 +29,9 @@ entity fails. Deploying the same blueprint again changes nothing.`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			data, err := os.ReadFile(args[0])
+			file, data, err := library.Open(args[0])
 			if err != nil {
-				return fmt.Errorf("read blueprint: %w", err)
+				return err
 			}
 			c, err := apiClient()
 			if err != nil {
@@ -42,7 +42,7 @@ entity fails. Deploying the same blueprint again changes nothing.`,
 			if output == "text" && !dryRun {
 				progress = func(ev orchestrator.Event) { printEvent(w, ev) }
 			}
-			res, err := c.Deploy(cmd.Context(), args[0], data, dryRun, progress)
+			res, err := c.Deploy(cmd.Context(), file, data, dryRun, progress)
 			if err != nil {
 				if cmd.Context().Err() != nil && !dryRun {
 					return errors.New("interrupted: the deploy goes on in the server; follow it with `elk status` or stop it with `elk undeploy`")

@@ -17,13 +17,14 @@ import (
 	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 
+	"github.com/elk-project/elk/blueprints/library"
 	"github.com/elk-project/elk/orchestrator"
 	"github.com/elk-project/elk/orchestrator/client"
 	"github.com/elk-project/elk/orchestrator/server"
 )
 
 // defaultUpBlueprint is the stock blueprint `elk up` deploys.
-const defaultUpBlueprint = "blueprints/library/local-demo.yaml"
+const defaultUpBlueprint = "local-demo"
 
 type upOptions struct {
 	listen, stateDir, logFile          string
@@ -35,11 +36,11 @@ type upOptions struct {
 func newUpCmd() *cobra.Command {
 	var o upOptions
 	cmd := &cobra.Command{
-		Use:   "up [BLUEPRINT]",
+		Use:   "up [NAME|FILE]",
 		Short: "Run the whole stack on this machine",
 		Long: `Start an orchestrator server on the local target, deploy the stock sFlow demo
-(` + defaultUpBlueprint + `: collectors and a traffic-generating agent) or the
-given blueprint, and show live status (entities, counts, ingest rate) until
+(` + defaultUpBlueprint + `: collectors and a traffic-generating agent, built into the
+binary) or the given blueprint (a stock name from elk blueprint list, or a file), and show live status (entities, counts, ingest rate) until
 Ctrl-C; then tear everything down. Elasticsearch, Kafka and Prometheus are
 used only when they answer on their usual loopback ports (or the flags name
 them). Meanwhile ` + "`elk status`" + ` in another terminal talks to the same server.`,
@@ -65,22 +66,6 @@ them). Meanwhile ` + "`elk status`" + ` in another terminal talks to the same se
 	f.DurationVar(&o.waitTimeout, "wait-timeout", 2*time.Minute, "how long the deploy waits for an entity to become healthy")
 	f.DurationVar(&o.probeTimeout, "probe-timeout", 300*time.Millisecond, "timeout of each service probe")
 	return cmd
-}
-
-// findUpBlueprint locates the stock blueprint: in the working directory's
-// checkout, or next to the binary (bin/elk in a checkout).
-func findUpBlueprint() (string, error) {
-	cands := []string{defaultUpBlueprint}
-	if exe, err := os.Executable(); err == nil {
-		dir := filepath.Dir(exe)
-		cands = append(cands, filepath.Join(dir, defaultUpBlueprint), filepath.Join(dir, "..", defaultUpBlueprint))
-	}
-	for _, c := range cands {
-		if _, err := os.Stat(c); err == nil {
-			return c, nil
-		}
-	}
-	return "", fmt.Errorf("up: %s not found (run elk up from the elk checkout, or pass a blueprint file)", defaultUpBlueprint)
 }
 
 // service is an optional external service elk up may use.
@@ -183,13 +168,11 @@ func addOutputs(data []byte, outputs []string) ([]byte, error) {
 
 func runUp(ctx context.Context, w io.Writer, path string, o upOptions) (err error) {
 	if path == "" {
-		if path, err = findUpBlueprint(); err != nil {
-			return err
-		}
+		path = defaultUpBlueprint
 	}
-	data, err := os.ReadFile(path)
+	path, data, err := library.Open(path)
 	if err != nil {
-		return fmt.Errorf("up: read blueprint: %w", err)
+		return fmt.Errorf("up: %w", err)
 	}
 
 	svcs := detectServices(o)

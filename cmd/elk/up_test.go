@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/elk-project/elk/blueprints/library"
 	"github.com/elk-project/elk/orchestrator"
 )
 
@@ -149,7 +150,7 @@ func TestUpEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	demo, err := os.ReadFile(filepath.Join(root, defaultUpBlueprint))
+	demo, err := library.Read(defaultUpBlueprint)
 	if err != nil {
 		t.Fatal(err)
 	}

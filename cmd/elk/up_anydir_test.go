@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/elk-project/elk/orchestrator"
+)
+
+// TestUpWithOnlyTheBinary copies the binary into an empty directory and runs
+// it there, as someone who downloaded only elk would: the stock blueprints
+// come from inside the binary (elk blueprint list/show, and elk up with no
+// argument deploys the embedded demo), and from another "terminal" (plain
+// CLI invocations with no token in the environment) elk status, elk scale
+// and elk policy edit reach the authenticated server; the policy edit is
+// recorded under the server's generated token's name.
+func TestUpWithOnlyTheBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "elk")
+	src, err := os.ReadFile(elkBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ELK_") {
+			env = append(env, kv)
+		}
+	}
+	run := func(extra []string, args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = dir
+		cmd.Env = append(append([]string{}, env...), extra...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+
+	out, err := run(nil, "blueprint", "list")
+	if err != nil {
+		t.Fatalf("elk blueprint list: %v\n%s", err, out)
+	}
+	for _, name := range []string{"local-demo", "sflow-stack", "tenant-stack"} {
+		if !strings.Contains(out, name) {
+			t.Errorf("elk blueprint list lacks %s:\n%s", name, out)
+		}
+	}
+	show, err := run(nil, "blueprint", "show", "local-demo")
+	if err != nil || !strings.Contains(show, "name: demo") {
+		t.Fatalf("elk blueprint show local-demo: %v\n%s", err, show)
+	}
+	if out, err := run(nil, "blueprint", "validate", "sflow-stack"); err != nil {
+		t.Fatalf("elk blueprint validate sflow-stack: %v\n%s", err, out)
+	}
+
+	addr := freeTCPPort(t)
+	state := filepath.Join(dir, "state")
+	up := exec.Command(bin, "up", "--listen", addr, "--state-dir", state, "--no-services", "--refresh", "1s")
+	up.Dir = dir
+	up.Env = env
+	var upOut bytes.Buffer
+	up.Stdout, up.Stderr = &upOut, &upOut
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- up.Wait() }()
+	t.Cleanup(func() {
+		if up.ProcessState == nil {
+			up.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("elk up output:\n%s", upOut.String())
+		}
+	})
+
+	other := []string{"ELK_ADDR=http://" + addr}
+	status := func() (*orchestrator.AppStatus, error) {
+		out, err := run(other, "status", "--output", "json", "demo")
+		if err != nil {
+			return nil, err
+		}
+		var st orchestrator.AppStatus
+		return &st, json.Unmarshal([]byte(out), &st)
+	}
+	var st *orchestrator.AppStatus
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			t.Fatalf("elk up exited early: %v", err)
+		default:
+		}
+		if st, err = status(); err == nil && upReady(st) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("embedded demo not healthy in time: %+v, %v", st, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	pids := instancePIDs(st)
+
+	if out, err := run(other, "scale", "demo/collector", "2"); err != nil {
+		t.Fatalf("elk scale with no token typed: %v\n%s", err, out)
+	}
+	if st, err = status(); err != nil || entity(st, "collector").Desired != 2 {
+		t.Fatalf("after elk scale demo/collector 2: %+v, %v", st, err)
+	}
+	edit := append([]string{"EDITOR=sed -i 's/max: 4/max: 3/'"}, other...)
+	if out, err := run(edit, "policy", "edit", "demo/collector"); err != nil {
+		t.Fatalf("elk policy edit with no token typed: %v\n%s", err, out)
+	}
+	out, err = run(other, "policy", "history", "demo/collector", "--output", "json")
+	if err != nil {
+		t.Fatalf("elk policy history: %v\n%s", err, out)
+	}
+	var hist []struct {
+		Author string `json:"author"`
+		Diff   string `json:"diff"`
+	}
+	if err := json.Unmarshal([]byte(out), &hist); err != nil || len(hist) < 2 {
+		t.Fatalf("policy history: %v: %s", err, out)
+	}
+	last := hist[len(hist)-1]
+	if last.Author != "local" || !strings.Contains(last.Diff, "max: 3") {
+		t.Errorf("last policy version by %q with diff %q; want author local (the generated token) and max: 3", last.Author, last.Diff)
+	}
+	// Without the local token index (another user, say) the API refuses.
+	if out, err := run(append([]string{"HOME=" + t.TempDir(), "XDG_RUNTIME_DIR=" + t.TempDir()}, other...), "status", "demo"); err == nil {
+		t.Errorf("elk status without any token succeeded:\n%s", out)
+	}
+
+	if p, err := os.ReadFile(filepath.Join(state, "token")); err != nil || len(bytes.TrimSpace(p)) < 32 {
+		t.Errorf("generated token file: %v", err)
+	} else if fi, _ := os.Stat(filepath.Join(state, "token")); fi.Mode().Perm() != 0o600 {
+		t.Errorf("token file mode %v, want 0600", fi.Mode().Perm())
+	}
+	up.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("elk up after SIGINT: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("elk up did not stop within 60s of SIGINT")
+	}
+	waitNoProcesses(t, state, pids)
+}
+
+func entity(st *orchestrator.AppStatus, id string) orchestrator.EntityStatus {
+	for _, e := range st.Entities {
+		if e.ID == id {
+			return e
+		}
+	}
+	return orchestrator.EntityStatus{}
+}
