@@ -24,10 +24,24 @@ func Load(path string) (*Policy, error) {
 	return ParseBytes(path, data, true)
 }
 
+// Bounds of one policy document: a policy is a page of YAML, and an edit
+// (validated, diffed and journaled by the server) must stay cheap.
+const (
+	MaxDocumentBytes = 256 << 10
+	MaxDocumentLines = 4000
+	MaxChecks        = 64
+)
+
 // ParseBytes parses one policy document. requireTarget says whether the
 // document must name its target (standalone files) or may leave it to the
 // caller (a blueprint entity fills it in).
 func ParseBytes(filename string, data []byte, requireTarget bool) (*Policy, error) {
+	if len(data) > MaxDocumentBytes {
+		return nil, fmt.Errorf("%s: policy is %d bytes, above the limit of %d", filename, len(data), MaxDocumentBytes)
+	}
+	if n := bytes.Count(data, []byte("\n")); n > MaxDocumentLines {
+		return nil, fmt.Errorf("%s:%d:1: policy has more than %d lines", filename, MaxDocumentLines+1, MaxDocumentLines)
+	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
@@ -256,6 +270,8 @@ func parse(filename string, n *yaml.Node, requireTarget bool) (*Policy, error) {
 	if c := f["checks"]; c != nil {
 		if c.Kind != yaml.SequenceNode || len(c.Content) == 0 {
 			w.errf(c, "checks: expected a non-empty list")
+		} else if len(c.Content) > MaxChecks {
+			w.errf(c.Content[MaxChecks], "checks: %d checks, above the limit of %d", len(c.Content), MaxChecks)
 		} else {
 			names := map[string]bool{}
 			for i, cn := range c.Content {

@@ -427,35 +427,55 @@ func (e *Engine) List() []Status {
 	return out
 }
 
-// diff returns a minimal line diff of a and b (LCS), "-" and "+" prefixed,
-// unchanged lines omitted.
+// maxDiffCells bounds the table of diff's exact middle: 1<<20 cells of
+// int32, 4 MiB, whatever the size of the documents.
+const maxDiffCells = 1 << 20
+
+// diff returns a line diff of a and b, "-" and "+" prefixed, unchanged
+// lines omitted. Common leading and trailing lines are skipped first (an
+// edit usually touches a few lines); the changed middle gets a minimal
+// (LCS) diff when its table fits in maxDiffCells, and otherwise is shown as
+// removed and added whole, so memory stays bounded for any input.
 func diff(a, b string) string {
 	if a == b {
 		return ""
 	}
 	x, y := splitLines(a), splitLines(b)
-	n, m := len(x), len(y)
-	lcs := make([][]int, n+1)
-	for i := range lcs {
-		lcs[i] = make([]int, m+1)
+	for len(x) > 0 && len(y) > 0 && x[0] == y[0] {
+		x, y = x[1:], y[1:]
 	}
+	for len(x) > 0 && len(y) > 0 && x[len(x)-1] == y[len(y)-1] {
+		x, y = x[:len(x)-1], y[:len(y)-1]
+	}
+	n, m := len(x), len(y)
+	var out strings.Builder
+	if int64(n+1)*int64(m+1) > maxDiffCells {
+		for _, l := range x {
+			out.WriteString("-" + l + "\n")
+		}
+		for _, l := range y {
+			out.WriteString("+" + l + "\n")
+		}
+		return out.String()
+	}
+	w := m + 1
+	lcs := make([]int32, (n+1)*w) // lcs[i*w+j]: LCS length of x[i:], y[j:]
 	for i := n - 1; i >= 0; i-- {
 		for j := m - 1; j >= 0; j-- {
 			if x[i] == y[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
+				lcs[i*w+j] = lcs[(i+1)*w+j+1] + 1
 			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+				lcs[i*w+j] = max(lcs[(i+1)*w+j], lcs[i*w+j+1])
 			}
 		}
 	}
-	var out strings.Builder
 	i, j := 0, 0
 	for i < n || j < m {
 		switch {
 		case i < n && j < m && x[i] == y[j]:
 			i++
 			j++
-		case i < n && (j == m || lcs[i+1][j] >= lcs[i][j+1]):
+		case i < n && (j == m || lcs[(i+1)*w+j] >= lcs[i*w+j+1]):
 			out.WriteString("-" + x[i] + "\n")
 			i++
 		default:

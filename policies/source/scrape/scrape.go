@@ -326,7 +326,9 @@ func (s *Scraper) Read(ctx context.Context, q source.Query) (source.Sample, erro
 	if used == 0 {
 		return source.Sample{}, fmt.Errorf("%s of %s: not enough samples yet: %w", expr, key, source.ErrNoData)
 	}
-	return source.Sample{Value: total, Time: latest}, nil
+	// An exporter's NaN or ±Inf, or a sum that overflowed, is missing data,
+	// never a reading a strategy could turn into a vote.
+	return source.Finite(source.Sample{Value: total, Time: latest}, nil)
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -142,3 +142,45 @@ func TestFromRegistry(t *testing.T) {
 		t.Errorf("got %v %v, want %v", got, err, want)
 	}
 }
+
+// TestNonFiniteIsNoData: an exporter reporting NaN or ±Inf, or instances
+// whose sum overflows, give ErrNoData (the check's on_missing rule), never a
+// value a strategy could turn into a vote.
+func TestNonFiniteIsNoData(t *testing.T) {
+	tests := []struct {
+		name   string
+		a, b   float64
+		wantOK bool
+	}{
+		{name: "NaN", a: math.NaN(), b: 1},
+		{name: "+Inf", a: math.Inf(1), b: 1},
+		{name: "-Inf", a: math.Inf(-1), b: 1},
+		{name: "sum overflows", a: 1e308, b: 1e308},
+		{name: "large but finite", a: 1e300, b: 1e300, wantOK: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := &exporter{queue: tc.a}, &exporter{queue: tc.b}
+			sa, sb := httptest.NewServer(a), httptest.NewServer(b)
+			defer sa.Close()
+			defer sb.Close()
+			s := New(Config{Interval: 5 * time.Second}, TargetsFunc(func(context.Context, string, string) ([]string, error) {
+				return []string{sa.URL + "/metrics", sb.URL + "/metrics"}, nil
+			}), nil, nil)
+			q := source.Query{App: "demo", Entity: "es", Check: policies.Check{Name: "q", Metric: `elasticsearch_thread_pool_queue_count{type="write"}`}}
+			ctx := context.Background()
+			s.Read(ctx, q) // start tracking
+			s.ScrapeOnce(ctx)
+			got, err := s.Read(ctx, q)
+			if tc.wantOK {
+				if err != nil || got.Value != tc.a+tc.b {
+					t.Fatalf("Read: %+v, %v; want %g", got, err, tc.a+tc.b)
+				}
+				return
+			}
+			if !errors.Is(err, source.ErrNoData) {
+				t.Fatalf("Read: %+v, %v; want ErrNoData", got, err)
+			}
+		})
+	}
+}
