@@ -25,6 +25,7 @@ import (
 	"github.com/elk-project/elk/orchestrator/discovery/embedded"
 	"github.com/elk-project/elk/orchestrator/discovery/nomadsvc"
 	"github.com/elk-project/elk/orchestrator/target"
+	"github.com/elk-project/elk/orchestrator/statedir"
 	"github.com/elk-project/elk/orchestrator/target/local"
 	"github.com/elk-project/elk/orchestrator/target/nomad"
 	"github.com/elk-project/elk/policies"
@@ -175,6 +176,8 @@ type Stack struct {
 	// it before binding listen and serving, and stops when it is lost.
 	lock   *consul.Lock
 	listen string
+	// dirLock keeps a second server off the same state directory.
+	dirLock *statedir.Lock
 }
 
 // NewLocal builds the local stack and binds its listener.
@@ -185,6 +188,16 @@ func NewLocal(cfg LocalConfig) (*Stack, error) {
 	if cfg.StateDir == "" {
 		return nil, errors.New("server: state directory is required")
 	}
+	dirLock, err := statedir.Acquire(cfg.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			dirLock.Close()
+		}
+	}()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -200,7 +213,6 @@ func NewLocal(cfg LocalConfig) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
 	}
-	ok := false
 	defer func() {
 		if !ok {
 			l.Close()
@@ -226,7 +238,7 @@ func NewLocal(cfg LocalConfig) (*Stack, error) {
 		reg.Close()
 		return nil, err
 	}
-	st.Addr, st.listener, st.Target, st.Registry = addr, l, tg, reg
+	st.Addr, st.listener, st.Target, st.Registry, st.dirLock = addr, l, tg, reg, dirLock
 	ok = true
 	return st, nil
 }
@@ -328,6 +340,7 @@ func (s *Stack) Run(ctx context.Context) error {
 	if s.Registry != nil {
 		s.Registry.Close()
 	}
+	s.dirLock.Close()
 	return err
 }
 
@@ -450,6 +463,16 @@ func newNomadNative(cfg NomadConfig, log *slog.Logger) (*Stack, error) {
 	if cfg.StateDir == "" {
 		return nil, errors.New("server: state directory is required with nomad discovery")
 	}
+	dirLock, err := statedir.Acquire(cfg.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			dirLock.Close()
+		}
+	}()
 	tg, err := nomad.New(nomad.Config{Jobs: nomad.JobOptions{ServiceProvider: "nomad"}, Logger: log.With("component", "nomad")})
 	if err != nil {
 		return nil, err
@@ -493,6 +516,7 @@ func newNomadNative(cfg NomadConfig, log *slog.Logger) (*Stack, error) {
 		"state", kvDir)
 	log.Warn("single server only: high availability (several servers, leader lock) needs Consul (CONSUL_HTTP_ADDR, --discovery consul); " +
 		"entities that refer to each other by address deploy only onto a one-node cluster")
-	st.Addr, st.listener = scheme(cfg.Security)+l.Addr().String(), l
+	st.Addr, st.listener, st.dirLock = scheme(cfg.Security)+l.Addr().String(), l, dirLock
+	ok = true
 	return st, nil
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 
 	"github.com/elk-project/elk/orchestrator/discovery"
+
+	"github.com/elk-project/elk/orchestrator/statedir"
 )
 
 // kvSuffix marks value files so that a key and a longer key below it
@@ -34,7 +36,7 @@ var _ discovery.KV = (*DirKV)(nil)
 
 // NewDirKV opens (creating it if needed) the store in dir.
 func NewDirKV(dir string) (*DirKV, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open kv %s: %w", dir, err)
 	}
 	kv := &DirKV{dir: dir}
@@ -119,28 +121,14 @@ func (kv *DirKV) Put(ctx context.Context, key string, value []byte) error {
 
 // write stores value with a new index; kv.mu must be held.
 func (kv *DirKV) write(p string, value []byte) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return fmt.Errorf("kv write: %w", err)
-	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("kv write: %w", err)
-	}
-	defer os.Remove(f.Name())
 	idx := kv.index + 1
-	_, err = fmt.Fprintf(f, "%d\n", idx)
-	if err == nil {
-		_, err = f.Write(value)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
+	err := statedir.WriteFunc(p, func(f *os.File) error {
+		if _, err := fmt.Fprintf(f, "%d\n", idx); err != nil {
+			return err
+		}
+		_, err := f.Write(value)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("kv write %s: %w", p, err)
 	}

@@ -259,14 +259,14 @@ func (in *instance) start() (*exec.Cmd, <-chan error, error) {
 	for _, k := range slices.Sorted(maps.Keys(in.spec.Env)) {
 		env = append(env, k+"="+t.expand(in.spec.Env[k], in.spec, in.index, in.ports))
 	}
-	if err := os.MkdirAll(in.dir, 0o755); err != nil {
+	if err := os.MkdirAll(in.dir, 0o700); err != nil {
 		return nil, nil, err
 	}
 	lp := logPath(in.dir, in.index)
 	if fi, err := os.Stat(lp); err == nil && fi.Size() > maxLogBytes {
 		_ = os.Rename(lp, lp+".1") // keep one previous log
 	}
-	logf, err := os.OpenFile(lp, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	logf, err := os.OpenFile(lp, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open log: %w", err)
 	}

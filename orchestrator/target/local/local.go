@@ -24,6 +24,8 @@ import (
 
 	"github.com/elk-project/elk/orchestrator/discovery"
 	"github.com/elk-project/elk/orchestrator/target"
+
+	"github.com/elk-project/elk/orchestrator/statedir"
 )
 
 // Config configures the local target.
@@ -130,7 +132,7 @@ func New(cfg Config, log *slog.Logger) (*Target, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	t := &Target{cfg: cfg, log: log, entities: map[key]*entity{}, ports: map[int]bool{}}
-	if err := os.MkdirAll(t.appsDir(), 0o755); err != nil {
+	if err := os.MkdirAll(t.appsDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("local target: %w", err)
 	}
 	if err := t.restore(); err != nil {
@@ -300,7 +302,7 @@ func (t *Target) Apply(ctx context.Context, spec target.Spec) error {
 	e.spec, e.hash = spec, hash
 	t.mu.Unlock()
 
-	if err := os.MkdirAll(e.dir, 0o755); err != nil {
+	if err := os.MkdirAll(e.dir, 0o700); err != nil {
 		return fmt.Errorf("apply %s/%s: %w", k.app, k.entity, err)
 	}
 	if err := t.saveSpec(e); err != nil {
@@ -629,23 +631,5 @@ func (t *Target) saveSpec(e *entity) error {
 }
 
 func writeAtomic(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	return err
+	return statedir.WriteFile(path, b)
 }
