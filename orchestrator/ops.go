@@ -38,6 +38,10 @@ func (e *Engine) scale(ctx context.Context, app, entity string, count int, opts 
 	if count < 0 {
 		return fmt.Errorf("scale %s/%s: count %d must not be negative: %w", app, entity, count, ErrInvalid)
 	}
+	if count > e.cfg.MaxInstances {
+		return fmt.Errorf("scale %s/%s: count %d is above the server's limit of %d instances (--max-instances): %w",
+			app, entity, count, e.cfg.MaxInstances, ErrInvalid)
+	}
 	if opts.Source == "" {
 		opts.Source = SourceOperator
 	}

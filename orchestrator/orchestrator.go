@@ -59,7 +59,14 @@ type Config struct {
 	// RefreshInterval is how often Run refreshes the entity gauges and
 	// drift (default 5s).
 	RefreshInterval time.Duration
+	// MaxInstances caps every count the engine sets, whoever asks: an
+	// operator's scale, a policy, a deploy (default DefaultMaxInstances).
+	MaxInstances int
 }
+
+// DefaultMaxInstances is the default server-wide cap on an entity's count,
+// the blueprint format's own maximum.
+const DefaultMaxInstances = 1000
 
 // Deps are the engine's collaborators.
 type Deps struct {
@@ -97,6 +104,9 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = "elk/orchestrator/"
+	}
+	if cfg.MaxInstances <= 0 {
+		cfg.MaxInstances = DefaultMaxInstances
 	}
 	if cfg.WaitTimeout <= 0 {
 		cfg.WaitTimeout = 2 * time.Minute

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/elk-project/elk/orchestrator"
 	"github.com/elk-project/elk/orchestrator/auth"
 	"github.com/elk-project/elk/orchestrator/client"
 	"github.com/elk-project/elk/orchestrator/server"
@@ -39,6 +40,7 @@ func newLogger(level string) (*slog.Logger, error) {
 func newServerCmd() *cobra.Command {
 	var (
 		targetName, listen, stateDir, prom, logLevel, elkBinary, disc string
+		maxInstances                                                  int
 		wait                                                          time.Duration
 		sec                                                           apiSecurity
 	)
@@ -73,12 +75,12 @@ deploy only onto a Nomad cluster with one client node.`,
 			switch targetName {
 			case "local":
 				st, err = server.NewLocal(server.LocalConfig{
-					Listen: listen, StateDir: stateDir, Prometheus: prom, WaitTimeout: wait, Logger: log, Security: security,
+					Listen: listen, StateDir: stateDir, Prometheus: prom, WaitTimeout: wait, MaxInstances: maxInstances, Logger: log, Security: security,
 				})
 			case "nomad":
 				st, err = server.NewNomad(server.NomadConfig{
 					Listen: listen, ElkBinary: elkBinary, Discovery: disc, StateDir: stateDir,
-					Prometheus: prom, WaitTimeout: wait, Logger: log, Security: security,
+					Prometheus: prom, WaitTimeout: wait, MaxInstances: maxInstances, Logger: log, Security: security,
 				})
 			default:
 				return fmt.Errorf("server: unknown target %q (local or nomad)", targetName)
@@ -91,6 +93,7 @@ deploy only onto a Nomad cluster with one client node.`,
 		},
 	}
 	f := cmd.Flags()
+	f.IntVar(&maxInstances, "max-instances", orchestrator.DefaultMaxInstances, "the largest count any entity may be scaled or deployed to, whoever asks")
 	f.StringVar(&targetName, "target", "local", "where entities run: local (child processes) or nomad")
 	f.StringVar(&listen, "listen", "127.0.0.1:7878", "address of the HTTP API")
 	f.StringVar(&stateDir, "state-dir", defaultStateDir(), "directory for state, process logs and pid files (local target; nomad target with --discovery nomad)")

@@ -139,7 +139,12 @@ func (s *Server) routes() {
 // interrupts deploys in flight (their journals let the next server resume
 // them) and returns.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// A slow or stalled client cannot hold a connection: headers within
+	// 10 s, the body within a minute, the answer written within five
+	// (deploys, which wait for health, lift the write deadline), idle
+	// keep-alive connections closed after two.
+	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute}
 	if s.deps.Security.TLS != nil {
 		l = tls.NewListener(l, s.deps.Security.TLS)
 	}
@@ -174,8 +179,18 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
+// Body limits. A body over its limit is refused with 413 as a whole: a
+// blueprint cut short could still parse and deploy a smaller application.
+const (
+	MaxBlueprintBytes = 4 << 20
+	maxRequestBytes   = 64 << 10
+)
+
 func statusOf(err error) int {
+	var tooLarge *http.MaxBytesError
 	switch {
+	case errors.As(err, &tooLarge):
+		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, orchestrator.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, orchestrator.ErrBusy):
@@ -208,7 +223,10 @@ type DeployLine struct {
 const FilenameHeader = "X-Elk-Filename"
 
 func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
-	data, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+	// A deploy answers when its entities are healthy, or streams progress
+	// until then: no write deadline.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBlueprintBytes))
 	if err != nil {
 		writeErr(w, fmt.Errorf("read blueprint: %w: %w", errBadRequest, err))
 		return
@@ -335,7 +353,7 @@ type ScaleResponse struct {
 
 func (s *Server) scale(w http.ResponseWriter, r *http.Request) {
 	var req ScaleRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes)).Decode(&req); err != nil {
 		writeErr(w, fmt.Errorf("decode scale request: %w: %w", errBadRequest, err))
 		return
 	}

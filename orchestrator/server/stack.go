@@ -151,7 +151,10 @@ type LocalConfig struct {
 	Prometheus string
 	// WaitTimeout bounds the wait for an entity to become healthy.
 	WaitTimeout time.Duration
-	Logger      *slog.Logger
+	// MaxInstances caps every entity's count (default
+	// orchestrator.DefaultMaxInstances).
+	MaxInstances int
+	Logger       *slog.Logger
 	// Security protects the API (tokens, browser defenses, TLS).
 	Security Security
 }
@@ -232,7 +235,7 @@ func NewLocal(cfg LocalConfig) (*Stack, error) {
 		return nil, err
 	}
 	st, err := assemble(tg, kv, reg, reg.Handler(), BlueprintCompiler{Options: catalog.Options{Target: blueprints.TargetLocal, ElkBinary: cfg.ElkBinary}},
-		cfg.Prometheus, cfg.WaitTimeout, cfg.Security, log)
+		cfg.Prometheus, orchestrator.Config{WaitTimeout: cfg.WaitTimeout, MaxInstances: cfg.MaxInstances}, cfg.Security, log)
 	if err != nil {
 		tg.Close()
 		reg.Close()
@@ -246,10 +249,10 @@ func NewLocal(cfg LocalConfig) (*Stack, error) {
 // assemble builds the engines and the API over a target, a KV and a
 // registry.
 func assemble(tg target.Target, kv discovery.KV, reg discovery.Registry, regHandler http.Handler, comp BlueprintCompiler,
-	prom string, wait time.Duration, sec Security, log *slog.Logger) (*Stack, error) {
+	prom string, oc orchestrator.Config, sec Security, log *slog.Logger) (*Stack, error) {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	eng, err := orchestrator.New(orchestrator.Config{WaitTimeout: wait}, orchestrator.Deps{
+	eng, err := orchestrator.New(oc, orchestrator.Deps{
 		Target: tg, KV: kv, Logger: log.With("component", "orchestrator"), Registry: metrics})
 	if err != nil {
 		return nil, err
@@ -389,7 +392,9 @@ type NomadConfig struct {
 	// Prometheus, if set, answers the policies' PromQL checks.
 	Prometheus  string
 	WaitTimeout time.Duration
-	Logger      *slog.Logger
+	// MaxInstances caps every entity's count.
+	MaxInstances int
+	Logger       *slog.Logger
 	// Security protects the API (tokens, browser defenses, TLS).
 	Security Security
 }
@@ -446,7 +451,7 @@ func newNomadConsul(cfg NomadConfig, log *slog.Logger) (*Stack, error) {
 		return nil, err
 	}
 	st, err := assemble(tg, kv, reg, nil, BlueprintCompiler{Options: catalog.Options{Target: blueprints.TargetNomad, ElkBinary: cfg.ElkBinary}},
-		cfg.Prometheus, cfg.WaitTimeout, cfg.Security, log)
+		cfg.Prometheus, orchestrator.Config{WaitTimeout: cfg.WaitTimeout, MaxInstances: cfg.MaxInstances}, cfg.Security, log)
 	if err != nil {
 		return nil, err
 	}
@@ -504,7 +509,7 @@ func newNomadNative(cfg NomadConfig, log *slog.Logger) (*Stack, error) {
 			return nil
 		},
 	}
-	st, err := assemble(tg, kv, reg, nil, comp, cfg.Prometheus, cfg.WaitTimeout, cfg.Security, log)
+	st, err := assemble(tg, kv, reg, nil, comp, cfg.Prometheus, orchestrator.Config{WaitTimeout: cfg.WaitTimeout, MaxInstances: cfg.MaxInstances}, cfg.Security, log)
 	if err != nil {
 		return nil, err
 	}

@@ -61,7 +61,7 @@ func (e *Engine) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, list)
 	})
 	mux.HandleFunc("POST /v1/policies/validate", func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 		if err != nil {
 			writeErr(w, err)
 			return
@@ -95,7 +95,7 @@ func (e *Engine) Handler() http.Handler {
 		return e.Status(app, entity)
 	}))
 	mux.HandleFunc("PUT /v1/policies/{app}/{entity}", one(func(w http.ResponseWriter, r *http.Request, app, entity, author string) (any, error) {
-		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +110,7 @@ func (e *Engine) Handler() http.Handler {
 	}))
 	mux.HandleFunc("POST /v1/policies/{app}/{entity}/set", one(func(w http.ResponseWriter, r *http.Request, app, entity, author string) (any, error) {
 		var req SetRequest
-		if err := decode(r, &req); err != nil {
+		if err := decode(w, r, &req); err != nil {
 			return nil, err
 		}
 		return e.Set(app, entity, author, req.Assignments...)
@@ -131,7 +131,7 @@ func (e *Engine) Handler() http.Handler {
 	}
 	mux.HandleFunc("POST /v1/policies/{app}/{entity}/pin", one(func(w http.ResponseWriter, r *http.Request, app, entity, author string) (any, error) {
 		var req PinRequest
-		if err := decode(r, &req); err != nil {
+		if err := decode(w, r, &req); err != nil {
 			return nil, err
 		}
 		d, err := time.ParseDuration(req.For)
@@ -166,8 +166,12 @@ func (e *Engine) Handler() http.Handler {
 	return mux
 }
 
-func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+// maxBodyBytes bounds a request body; a larger one is a 413, never read in
+// part. A policy document's own bound (policies.MaxDocumentBytes) is lower.
+const maxBodyBytes = 1 << 20
+
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return errors.Join(ErrInvalid, err)
@@ -190,7 +194,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeErr(w http.ResponseWriter, err error) {
 	code := http.StatusInternalServerError
+	var tooLarge *http.MaxBytesError
 	switch {
+	case errors.As(err, &tooLarge):
+		code = http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrNotFound):
 		code = http.StatusNotFound
 	case errors.Is(err, ErrInvalid):

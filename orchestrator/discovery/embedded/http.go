@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -32,8 +33,13 @@ func (r *Registry) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("PUT /v1/registry/services", func(w http.ResponseWriter, req *http.Request) {
 		var s discovery.Service
-		if err := json.NewDecoder(io.LimitReader(req.Body, 1<<20)).Decode(&s); err != nil {
-			httpError(w, http.StatusBadRequest, fmt.Errorf("decode service: %w", err))
+		if err := json.NewDecoder(http.MaxBytesReader(w, req.Body, 64<<10)).Decode(&s); err != nil {
+			code := http.StatusBadRequest
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				code = http.StatusRequestEntityTooLarge
+			}
+			httpError(w, code, fmt.Errorf("decode service: %w", err))
 			return
 		}
 		if err := r.Register(req.Context(), s); err != nil {
