@@ -102,16 +102,34 @@ func apiError(what string, err error) error {
 
 // job returns the running job of app/entity or target.ErrNotFound (also for
 // a stopped job).
+// A job with app/entity's ID that another application (or no elk
+// application at all) owns is ErrForeignJob: elk never registers over it,
+// scales or purges it.
 func (t *Target) job(ctx context.Context, app, entity string) (*api.Job, error) {
 	id := JobID(app, entity)
 	job, _, err := t.c.Jobs().Info(id, qo(ctx))
 	if err != nil {
 		return nil, apiError(fmt.Sprintf("read job %q", id), err)
 	}
+	if err := owned(job, app, entity); err != nil {
+		return nil, err
+	}
 	if job.Stop != nil && *job.Stop {
 		return nil, fmt.Errorf("job %q is stopped: %w", id, target.ErrNotFound)
 	}
 	return job, nil
+}
+
+// ErrForeignJob is returned for a job whose ID is app/entity's but whose
+// elk.app/elk.entity meta says it is not theirs.
+var ErrForeignJob = errors.New("job is not this entity's")
+
+func owned(job *api.Job, app, entity string) error {
+	if job.Meta[MetaApp] == app && job.Meta[MetaEntity] == entity {
+		return nil
+	}
+	return fmt.Errorf("job %q has %s=%q %s=%q, not %s/%s: refusing to touch it: %w",
+		*job.ID, MetaApp, job.Meta[MetaApp], MetaEntity, job.Meta[MetaEntity], app, entity, ErrForeignJob)
 }
 
 // Plan returns what registering spec would change, one line per change
@@ -222,6 +240,12 @@ func (t *Target) Scale(ctx context.Context, app, entity string, req target.Scale
 // Remove deregisters and purges the job; an unknown job is not an error.
 func (t *Target) Remove(ctx context.Context, app, entity string) error {
 	id := JobID(app, entity)
+	switch _, err := t.job(ctx, app, entity); {
+	case errors.Is(err, ErrForeignJob):
+		return err
+	case err != nil && status(err) == http.StatusNotFound:
+		return nil
+	}
 	_, _, err := t.c.Jobs().Deregister(id, true, wo(ctx))
 	if err != nil && status(err) != http.StatusNotFound {
 		return apiError(fmt.Sprintf("deregister job %q", id), err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -340,6 +342,7 @@ func TestWaitFailsWithReason(t *testing.T) {
 	var job map[string]any
 	json.Unmarshal(loadFixture(t, "job-info").Body, &job)
 	job["ID"], job["Name"] = "demo-failing", "demo-failing"
+	job["Meta"] = map[string]string{"elk.app": "demo", "elk.entity": "failing"}
 	for _, alloc := range []bool{true, false} {
 		r := newReplay(t).
 			OnJSON("GET /v1/job/demo-failing", job).
@@ -414,7 +417,7 @@ func TestList(t *testing.T) {
 }
 
 func TestRemove(t *testing.T) {
-	r := newReplay(t).On("DELETE /v1/job/demo-collector", "job-deregister-purge")
+	r := newReplay(t).On("GET /v1/job/demo-collector", "job-info").On("DELETE /v1/job/demo-collector", "job-deregister-purge")
 	tg := newTarget(t, r)
 	if err := tg.Remove(context.Background(), "demo", "collector"); err != nil {
 		t.Fatal(err)
@@ -424,5 +427,48 @@ func TestRemove(t *testing.T) {
 	}
 	if err := tg.Remove(context.Background(), "demo", "nope"); err != nil {
 		t.Errorf("remove unknown: %v", err)
+	}
+}
+
+// TestForeignJobIsNeverTouched: a job with the entity's ID whose elk.app /
+// elk.entity meta names another owner (or none: a job elk did not make) is
+// refused by Apply, Scale and Remove, and no write reaches Nomad.
+func TestForeignJobIsNeverTouched(t *testing.T) {
+	var recorded map[string]any
+	if err := json.Unmarshal(loadFixture(t, "job-info").Body, &recorded); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		meta map[string]string
+	}{
+		{name: "another app's entity", meta: map[string]string{"elk.app": "demo-x", "elk.entity": "collector"}},
+		{name: "same app, other entity", meta: map[string]string{"elk.app": "demo", "elk.entity": "other"}},
+		{name: "not an elk job", meta: nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			job := maps.Clone(recorded)
+			job["Meta"] = tc.meta
+			r := newReplay(t)
+			for range 3 {
+				r.OnJSON("GET /v1/job/demo-collector", job)
+			}
+			tg := newTarget(t, r)
+			ctx := context.Background()
+			if err := tg.Apply(ctx, demoSpec()); !errors.Is(err, ErrForeignJob) {
+				t.Errorf("Apply over a foreign job: %v, want ErrForeignJob", err)
+			}
+			if err := tg.Scale(ctx, "demo", "collector", target.ScaleRequest{Count: 2}); !errors.Is(err, ErrForeignJob) {
+				t.Errorf("Scale of a foreign job: %v, want ErrForeignJob", err)
+			}
+			if err := tg.Remove(ctx, "demo", "collector"); !errors.Is(err, ErrForeignJob) {
+				t.Errorf("Remove of a foreign job: %v, want ErrForeignJob", err)
+			}
+			for _, q := range r.All() {
+				if q.Method != http.MethodGet {
+					t.Errorf("a write reached Nomad: %s %s", q.Method, q.Path)
+				}
+			}
+		})
 	}
 }
