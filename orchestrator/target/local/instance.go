@@ -239,6 +239,32 @@ func (in *instance) finish() {
 	close(in.done)
 }
 
+// inheritedEnv are the server's variables every child starts with; nothing
+// else of the server's environment (NOMAD_TOKEN, CONSUL_HTTP_TOKEN, cloud
+// credentials, ELK_TOKEN) reaches a child. What an entity needs beyond
+// these comes from its spec's Env.
+var inheritedEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "JAVA_HOME", "ES_JAVA_HOME"}
+
+// elkEnv are the server's variables that children running elk itself
+// also get: the Elasticsearch credentials its outputs read.
+var elkEnv = []string{"ELASTICSEARCH_USERNAME", "ELASTICSEARCH_PASSWORD", "ELASTICSEARCH_API_KEY"}
+
+// childEnv filters the server's environment for a child; elk says whether
+// the child runs the elk binary.
+func childEnv(environ []string, elk bool) []string {
+	var out []string
+	for _, kv := range environ {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
+		}
+		if slices.Contains(inheritedEnv, k) || strings.HasPrefix(k, "LC_") || elk && slices.Contains(elkEnv, k) {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
 // start launches the process in its own process group.
 func (in *instance) start() (*exec.Cmd, <-chan error, error) {
 	t := in.t
@@ -250,7 +276,7 @@ func (in *instance) start() (*exec.Cmd, <-chan error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	env := os.Environ()
+	env := childEnv(os.Environ(), path == t.cfg.ElkBinary)
 	env = append(env,
 		"ELK_APP="+in.spec.App, "ELK_ENTITY="+in.spec.Entity, "ELK_INSTANCE="+strconv.Itoa(in.index))
 	if t.cfg.RegistryURL != "" {
