@@ -10,6 +10,7 @@ package catalog
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -258,11 +259,39 @@ func (b *builder) output(o string) string {
 		return "kafka:" + b.addr(ent, b.portOf(ent, DefaultKafkaPort)) + "/" + topic
 	case "elasticsearch":
 		if b.app.Entity(arg) == nil {
-			return o
+			return "elasticsearch:" + b.credentialsToEnv(arg)
 		}
 		return "elasticsearch:http://" + b.addr(arg, b.portOf(arg, DefaultElasticsearchPort))
 	}
 	return o
+}
+
+// credentialsToEnv moves user:password out of an Elasticsearch URL into the
+// child's environment (ELASTICSEARCH_USERNAME, ELASTICSEARCH_PASSWORD, which
+// the sink reads), so they never appear on a command line (ps) or in a
+// Nomad job's arguments. One set of credentials per entity: a second,
+// different one stays in its URL.
+func (b *builder) credentialsToEnv(raw string) string {
+	base, query, _ := strings.Cut(raw, "?")
+	u, err := url.Parse(base)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	user := u.User.Username()
+	pass, _ := u.User.Password()
+	if (b.spec.Env["ELASTICSEARCH_USERNAME"] != "" && b.spec.Env["ELASTICSEARCH_USERNAME"] != user) ||
+		(b.spec.Env["ELASTICSEARCH_PASSWORD"] != "" && b.spec.Env["ELASTICSEARCH_PASSWORD"] != pass) {
+		return raw
+	}
+	b.spec.Env["ELASTICSEARCH_USERNAME"] = user
+	if pass != "" {
+		b.spec.Env["ELASTICSEARCH_PASSWORD"] = pass
+	}
+	u.User = nil
+	if query != "" {
+		return u.String() + "?" + query
+	}
+	return u.String()
 }
 
 func (b *builder) agent() {
