@@ -70,22 +70,7 @@ func TestUpWithOnlyTheBinary(t *testing.T) {
 	up := exec.Command(bin, "up", "--listen", addr, "--state-dir", state, "--no-services", "--refresh", "1s")
 	up.Dir = dir
 	up.Env = env
-	var upOut bytes.Buffer
-	up.Stdout, up.Stderr = &upOut, &upOut
-	if err := up.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- up.Wait() }()
-	t.Cleanup(func() {
-		if up.ProcessState == nil {
-			up.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("elk up output:\n%s", upOut.String())
-		}
-	})
+	_, exited := startUp(t, up, state)
 
 	other := []string{"ELK_ADDR=http://" + addr}
 	status := func() (*orchestrator.AppStatus, error) {

@@ -168,24 +168,7 @@ func TestUpEndToEnd(t *testing.T) {
 	addr := freeTCPPort(t)
 	up := exec.Command(bin, "up", bpPath, "--listen", addr, "--state-dir", state, "--no-services", "--refresh", "1s")
 	up.Dir = root
-	var out bytes.Buffer
-	up.Stdout, up.Stderr = &out, &out
-	if err := up.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- up.Wait() }()
-	t.Cleanup(func() {
-		if up.ProcessState == nil {
-			up.Process.Kill()
-		}
-		if t.Failed() {
-			t.Logf("elk up output:\n%s", out.String())
-			if b, err := os.ReadFile(filepath.Join(state, "server.log")); err == nil {
-				t.Logf("server log (tail):\n%s", tail(string(b), 40))
-			}
-		}
-	})
+	out, exited := startUp(t, up, state)
 
 	var st *orchestrator.AppStatus
 	deadline := time.Now().Add(90 * time.Second)
@@ -223,6 +206,32 @@ func TestUpEndToEnd(t *testing.T) {
 	if !strings.Contains(out.String(), "all processes stopped") {
 		t.Errorf("elk up output lacks the teardown message:\n%s", out.String())
 	}
+}
+
+// startUp starts an `elk up` command; it is killed at the end of the test
+// if still running, and its output and server log are shown if the test
+// failed. The channel receives Wait's result.
+func startUp(t *testing.T, up *exec.Cmd, state string) (*bytes.Buffer, <-chan error) {
+	t.Helper()
+	out := new(bytes.Buffer)
+	up.Stdout, up.Stderr = out, out
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- up.Wait() }()
+	t.Cleanup(func() {
+		if up.ProcessState == nil {
+			up.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("elk up output:\n%s", out.String())
+			if b, err := os.ReadFile(filepath.Join(state, "server.log")); err == nil {
+				t.Logf("server log (tail):\n%s", tail(string(b), 40))
+			}
+		}
+	})
+	return out, exited
 }
 
 func upReady(st *orchestrator.AppStatus) bool {

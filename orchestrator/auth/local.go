@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"github.com/elk-project/elk/orchestrator/statedir"
 	"net"
 	"net/url"
 	"os"
@@ -86,21 +87,9 @@ func Publish(getenv func(string) string, addr, tokenPath string) (remove func(),
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("local token index: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".entry-*")
-	if err != nil {
-		return nil, fmt.Errorf("local token index: %w", err)
-	}
-	_, werr := f.WriteString(abs + "\n")
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
 	path := filepath.Join(dir, key)
-	if werr == nil {
-		werr = os.Rename(f.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(f.Name())
-		return nil, fmt.Errorf("local token index: %w", werr)
+	if err := statedir.WriteFile(path, []byte(abs+"\n")); err != nil {
+		return nil, fmt.Errorf("local token index: %w", err)
 	}
 	return func() {
 		if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == abs {

@@ -26,6 +26,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/elk-project/elk/orchestrator/statedir"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -235,23 +236,8 @@ func Generated(stateDir string) (tok Token, path string, created bool, err error
 		return Token{}, path, false, fmt.Errorf("token: %w", err)
 	}
 	secret = hex.EncodeToString(b)
-	f, err := os.CreateTemp(stateDir, ".token-*") // mode 0600
-	if err != nil {
-		return Token{}, path, false, fmt.Errorf("token: %w", err)
-	}
-	_, werr := f.WriteString(secret + "\n")
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(f.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(f.Name())
-		return Token{}, path, false, fmt.Errorf("token: write %s: %w", path, werr)
+	if err := statedir.WriteFile(path, []byte(secret+"\n")); err != nil {
+		return Token{}, path, false, fmt.Errorf("token: write %s: %w", path, err)
 	}
 	return Token{Name: GeneratedTokenName, Role: RoleWrite, Secret: secret}, path, true, nil
 }

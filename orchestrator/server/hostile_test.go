@@ -7,9 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/elk-project/elk/orchestrator/client"
 	"github.com/elk-project/elk/orchestrator/server"
 )
 
@@ -17,21 +15,7 @@ import (
 // counts that are negative, huge or not integers are 400 with a reason and
 // never persisted.
 func TestHostileRequests(t *testing.T) {
-	stack, err := server.NewLocal(server.LocalConfig{Listen: "127.0.0.1:0", StateDir: t.TempDir(), WaitTimeout: 5 * time.Second, MaxInstances: 50})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- stack.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	c, err := client.New(stack.Addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stack, c := runLocal(t, server.LocalConfig{MaxInstances: 50})
 	bg := context.Background()
 	one := "name: h\nentities:\n  - id: a\n    type: generic\n    command: [sleep, \"3600\"]\n"
 	if _, err := c.Deploy(bg, "h.yaml", []byte(one), false, nil); err != nil {

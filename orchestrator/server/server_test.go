@@ -41,8 +41,20 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func TestAPI(t *testing.T) {
-	stack, err := server.NewLocal(server.LocalConfig{Listen: "127.0.0.1:0", StateDir: t.TempDir(), WaitTimeout: 5 * time.Second})
+// runLocal runs a local stack on a free port and a fresh state directory
+// (unless cfg names them) until the test ends, and returns it with a client.
+func runLocal(t *testing.T, cfg server.LocalConfig) (*server.Stack, *client.Client) {
+	t.Helper()
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	if cfg.StateDir == "" {
+		cfg.StateDir = t.TempDir()
+	}
+	if cfg.WaitTimeout == 0 {
+		cfg.WaitTimeout = 5 * time.Second
+	}
+	stack, err := server.NewLocal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +69,11 @@ func TestAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return stack, c
+}
+
+func TestAPI(t *testing.T) {
+	stack, c := runLocal(t, server.LocalConfig{})
 	bg := context.Background()
 	if err := c.Healthy(bg); err != nil {
 		t.Fatal(err)

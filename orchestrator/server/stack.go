@@ -191,16 +191,10 @@ func NewLocal(cfg LocalConfig) (*Stack, error) {
 	if cfg.StateDir == "" {
 		return nil, errors.New("server: state directory is required")
 	}
-	dirLock, err := statedir.Acquire(cfg.StateDir)
-	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			dirLock.Close()
-		}
-	}()
+	return lockedStack(cfg.StateDir, func() (*Stack, error) { return newLocal(cfg) })
+}
+
+func newLocal(cfg LocalConfig) (*Stack, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -216,6 +210,7 @@ func NewLocal(cfg LocalConfig) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
 	}
+	ok := false
 	defer func() {
 		if !ok {
 			l.Close()
@@ -241,8 +236,24 @@ func NewLocal(cfg LocalConfig) (*Stack, error) {
 		reg.Close()
 		return nil, err
 	}
-	st.Addr, st.listener, st.Target, st.Registry, st.dirLock = addr, l, tg, reg, dirLock
+	st.Addr, st.listener, st.Target, st.Registry = addr, l, tg, reg
 	ok = true
+	return st, nil
+}
+
+// lockedStack takes the state directory's lock, so no second server shares
+// it, and builds the stack; the stack holds the lock until Run returns.
+func lockedStack(dir string, build func() (*Stack, error)) (*Stack, error) {
+	lock, err := statedir.Acquire(dir)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	st, err := build()
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	st.dirLock = lock
 	return st, nil
 }
 
@@ -468,16 +479,10 @@ func newNomadNative(cfg NomadConfig, log *slog.Logger) (*Stack, error) {
 	if cfg.StateDir == "" {
 		return nil, errors.New("server: state directory is required with nomad discovery")
 	}
-	dirLock, err := statedir.Acquire(cfg.StateDir)
-	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			dirLock.Close()
-		}
-	}()
+	return lockedStack(cfg.StateDir, func() (*Stack, error) { return newNomadNativeLocked(cfg, log) })
+}
+
+func newNomadNativeLocked(cfg NomadConfig, log *slog.Logger) (*Stack, error) {
 	tg, err := nomad.New(nomad.Config{Jobs: nomad.JobOptions{ServiceProvider: "nomad"}, Logger: log.With("component", "nomad")})
 	if err != nil {
 		return nil, err
@@ -521,7 +526,6 @@ func newNomadNative(cfg NomadConfig, log *slog.Logger) (*Stack, error) {
 		"state", kvDir)
 	log.Warn("single server only: high availability (several servers, leader lock) needs Consul (CONSUL_HTTP_ADDR, --discovery consul); " +
 		"entities that refer to each other by address deploy only onto a one-node cluster")
-	st.Addr, st.listener, st.dirLock = scheme(cfg.Security)+l.Addr().String(), l, dirLock
-	ok = true
+	st.Addr, st.listener = scheme(cfg.Security)+l.Addr().String(), l
 	return st, nil
 }
