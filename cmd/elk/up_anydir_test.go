@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -134,16 +133,7 @@ func TestUpWithOnlyTheBinary(t *testing.T) {
 	} else if fi, _ := os.Stat(filepath.Join(state, "token")); fi.Mode().Perm() != 0o600 {
 		t.Errorf("token file mode %v, want 0600", fi.Mode().Perm())
 	}
-	up.Process.Signal(syscall.SIGINT)
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("elk up after SIGINT: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("elk up did not stop within 60s of SIGINT")
-	}
-	waitNoProcesses(t, state, pids)
+	interruptUp(t, up, exited, state, pids)
 }
 
 func entity(st *orchestrator.AppStatus, id string) orchestrator.EntityStatus {

@@ -193,16 +193,7 @@ func TestUpEndToEnd(t *testing.T) {
 	}
 	t.Logf("ready: %s", summarize(st))
 
-	up.Process.Signal(syscall.SIGINT)
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("elk up after SIGINT: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("elk up did not stop within 60s of SIGINT")
-	}
-	waitNoProcesses(t, state, pids)
+	interruptUp(t, up, exited, state, pids)
 	if !strings.Contains(out.String(), "all processes stopped") {
 		t.Errorf("elk up output lacks the teardown message:\n%s", out.String())
 	}
@@ -232,6 +223,22 @@ func startUp(t *testing.T, up *exec.Cmd, state string) (*bytes.Buffer, <-chan er
 		}
 	})
 	return out, exited
+}
+
+// interruptUp sends elk up SIGINT and checks it exits 0 within a minute,
+// leaving none of pids running.
+func interruptUp(t *testing.T, up *exec.Cmd, exited <-chan error, state string, pids []int) {
+	t.Helper()
+	up.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("elk up after SIGINT: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("elk up did not stop within 60s of SIGINT")
+	}
+	waitNoProcesses(t, state, pids)
 }
 
 func upReady(st *orchestrator.AppStatus) bool {
