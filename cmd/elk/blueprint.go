@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,7 +144,7 @@ func newBlueprintValidateCmd() *cobra.Command {
 				}
 			}
 			if output == "json" {
-				if err := bpWriteJSON(cmd.OutOrStdout(), results); err != nil {
+				if err := writeJSONOut(cmd.OutOrStdout(), results); err != nil {
 					return err
 				}
 			}
@@ -177,13 +176,6 @@ func bpErrors(err error) []bpFileErrorJ {
 		out = append(out, e)
 	}
 	return out
-}
-
-func bpWriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
 }
 
 // bpCompact drops the null, empty-string and empty-collection fields of a
@@ -268,7 +260,7 @@ submitted.`,
 			if err := json.Unmarshal(data, &out); err != nil {
 				return err
 			}
-			return bpWriteJSON(cmd.OutOrStdout(), bpCompact(out))
+			return writeJSONOut(cmd.OutOrStdout(), bpCompact(out))
 		},
 	}
 	f := cmd.Flags()
@@ -306,7 +298,7 @@ func newBlueprintTypesCmd() *cobra.Command {
 					}
 					out = append(out, tt)
 				}
-				return bpWriteJSON(cmd.OutOrStdout(), out)
+				return writeJSONOut(cmd.OutOrStdout(), out)
 			case "text":
 				w := cmd.OutOrStdout()
 				for _, t := range types {

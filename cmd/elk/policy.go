@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -69,12 +68,6 @@ func outputFlag(cmd *cobra.Command) *string {
 	return cmd.Flags().StringP("output", "o", "text", "output format: text or json")
 }
 
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 func newPolicyListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -88,7 +81,7 @@ func newPolicyListCmd() *cobra.Command {
 			return err
 		}
 		if *out == "json" {
-			return printJSON(cmd.OutOrStdout(), list)
+			return writeJSONOut(cmd.OutOrStdout(), list)
 		}
 		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "POLICY\tVERSION\tMIN\tMAX\tCURRENT\tDESIRED\tSTATE\tLAST DECISION")
@@ -134,7 +127,7 @@ func newPolicyShowCmd() *cobra.Command {
 			return err
 		}
 		if *out == "json" {
-			return printJSON(cmd.OutOrStdout(), s)
+			return writeJSONOut(cmd.OutOrStdout(), s)
 		}
 		w := cmd.OutOrStdout()
 		fmt.Fprintf(w, "# %s version %d (%s), %s", s.Policy, s.Version, s.Origin, state(s.Paused, s.Pin != nil, s.SourceDown))
@@ -356,7 +349,7 @@ func newPolicyHistoryCmd() *cobra.Command {
 			return err
 		}
 		if *out == "json" {
-			return printJSON(cmd.OutOrStdout(), h)
+			return writeJSONOut(cmd.OutOrStdout(), h)
 		}
 		w := cmd.OutOrStdout()
 		for _, v := range h {
@@ -386,7 +379,7 @@ func newPolicyExplainCmd() *cobra.Command {
 			return err
 		}
 		if *out == "json" {
-			return printJSON(cmd.OutOrStdout(), ds)
+			return writeJSONOut(cmd.OutOrStdout(), ds)
 		}
 		w := cmd.OutOrStdout()
 		for _, d := range ds {
@@ -516,7 +509,7 @@ divides by the simulated running count.`,
 			}
 		}
 		if *out == "json" {
-			return printJSON(cmd.OutOrStdout(), res)
+			return writeJSONOut(cmd.OutOrStdout(), res)
 		}
 		w := cmd.OutOrStdout()
 		if *timeline {

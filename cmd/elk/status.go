@@ -34,9 +34,13 @@ func checkOutput(out string) error {
 	return nil
 }
 
+// writeJSONOut prints v as indented JSON: the one printer behind every
+// command's --output json. HTML characters stay as they are (a PromQL `>`
+// reads as `>`); the output is the same JSON value either way.
 func writeJSONOut(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
 
