@@ -87,7 +87,7 @@ type Engine struct {
 	metrics *metrics
 
 	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	locks map[string]*appLock
 	// running holds the progress of deploys in flight, per app.
 	running map[string]*Progress
 	// cancels stops the deploy in flight of an app (for Undeploy).
@@ -126,7 +126,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	}
 	return &Engine{
 		cfg: cfg, tg: deps.Target, kv: deps.KV, log: deps.Logger, now: deps.Now, metrics: m,
-		locks: map[string]*sync.Mutex{}, running: map[string]*Progress{}, cancels: map[string]context.CancelCauseFunc{},
+		locks: map[string]*appLock{}, running: map[string]*Progress{}, cancels: map[string]context.CancelCauseFunc{},
 		drift: map[string]string{},
 	}, nil
 }
@@ -164,18 +164,42 @@ func (e *Engine) Run(ctx context.Context) error {
 // wait is false.
 func (e *Engine) lock(app string, wait bool) (func(), error) {
 	e.mu.Lock()
-	l, ok := e.locks[app]
-	if !ok {
-		l = &sync.Mutex{}
+	l := e.locks[app]
+	if l == nil {
+		l = &appLock{}
 		e.locks[app] = l
 	}
+	l.refs++
 	e.mu.Unlock()
+	release := func() {
+		e.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(e.locks, app)
+		}
+		e.mu.Unlock()
+	}
 	if wait {
-		l.Lock()
-	} else if !l.TryLock() {
+		l.mu.Lock()
+	} else if !l.mu.TryLock() {
+		release()
 		return nil, fmt.Errorf("app %q: %w", app, ErrBusy)
 	}
-	return l.Unlock, nil
+	return func() { l.mu.Unlock(); release() }, nil
+}
+
+// appLock serializes the operations on one app. Its entry in Engine.locks
+// lives while someone holds or waits for it (refs, under Engine.mu), so
+// requests naming apps that do not exist leave nothing behind.
+type appLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// lockedApps is how many apps have a lock entry (tests).
+func (e *Engine) lockedApps() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.locks)
 }
 
 // Validate checks an app before anything is deployed: names, duplicate
