@@ -84,7 +84,9 @@ func (s *Source) Range(ctx context.Context, query string, start, end time.Time, 
 	}
 	out := make([]source.Sample, 0, len(m[0].Values))
 	for _, p := range m[0].Values {
-		out = append(out, source.Sample{Value: float64(p.Value), Time: p.Timestamp.Time()})
+		if s, err := sample(p.Value, p.Timestamp); err == nil {
+			out = append(out, s) // NaN and ±Inf points are gaps, as in a recording
+		}
 	}
 	return out, nil
 }

@@ -3,6 +3,8 @@ package prometheus
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -120,5 +122,33 @@ func TestRealPrometheus(t *testing.T) {
 	}
 	if _, err := read(t, s, "sum(elk_no_such_metric_total)"); !errors.Is(err, source.ErrNoData) {
 		t.Errorf("empty result: %v", err)
+	}
+}
+
+// TestNonFiniteAnswers: a Prometheus answering NaN or ±Inf (a division by
+// zero in a query, say) gives missing data, instant or range, never a value.
+func TestNonFiniteAnswers(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasSuffix(r.URL.Path, "/query_range") {
+			io.WriteString(w, `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1795748700,"1"],[1795748701,"NaN"],[1795748702,"+Inf"],[1795748703,"-Inf"],[1795748704,"2"]]}]}}`)
+			return
+		}
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1795748703.215,%q]}]}}`, r.Form.Get("query"))
+	}))
+	defer srv.Close()
+	s, err := New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"NaN", "+Inf", "-Inf"} {
+		if got, err := read(t, s, v); !errors.Is(err, source.ErrNoData) {
+			t.Errorf("instant query answering %s: %+v, %v; want ErrNoData", v, got, err)
+		}
+	}
+	r, err := s.Range(context.Background(), "q", time.Unix(1795748700, 0), time.Unix(1795748704, 0), time.Second)
+	if err != nil || len(r) != 2 || r[0].Value != 1 || r[1].Value != 2 {
+		t.Errorf("range with non-finite points: %+v, %v; want the two finite points", r, err)
 	}
 }
