@@ -2,6 +2,8 @@ package embedded_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -148,4 +150,30 @@ func TestClientWatchSurvivesRegistryRestart(t *testing.T) {
 	srv2 := serve(l2, r2)
 	defer srv2.Close()
 	expect("a-1")
+}
+
+// TestRegistrationBounds: the registry holds at most MaxServices
+// registrations (re-registering a held one still works), and probes only
+// the registering instance's own address.
+func TestRegistrationBounds(t *testing.T) {
+	r := embedded.New(embedded.Config{MaxServices: 3}, nil)
+	defer r.Close()
+	ctx := context.Background()
+	for i := range 3 {
+		if err := r.Register(ctx, discovery.Service{ID: fmt.Sprintf("s-%d", i), Name: "s", Address: "127.0.0.1", Port: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Register(ctx, discovery.Service{ID: "s-3", Name: "s", Address: "127.0.0.1", Port: 1}); !errors.Is(err, embedded.ErrFull) {
+		t.Fatalf("fourth registration: %v, want ErrFull", err)
+	}
+	if err := r.Register(ctx, discovery.Service{ID: "s-0", Name: "s", Address: "127.0.0.1", Port: 2}); err != nil {
+		t.Fatalf("re-registering a held id: %v", err)
+	}
+	for _, check := range []string{"http://169.254.169.254/latest/meta-data/", "tcp://10.0.0.1:22", "http://localhost:1/"} {
+		err := r.Register(ctx, discovery.Service{ID: "s-1", Name: "s", Address: "127.0.0.1", Port: 1, Check: check})
+		if err == nil || !strings.Contains(err.Error(), "own address") {
+			t.Errorf("check %s of a service at 127.0.0.1: %v, want a refusal", check, err)
+		}
+	}
 }

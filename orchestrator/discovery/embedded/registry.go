@@ -5,6 +5,7 @@
 package embedded
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,7 +25,16 @@ import (
 type Config struct {
 	CheckInterval time.Duration // default 1s
 	CheckTimeout  time.Duration // default 2s
+	// MaxServices bounds the registrations held (default
+	// DefaultMaxServices); a new one beyond it is refused with ErrFull.
+	MaxServices int
 }
+
+// DefaultMaxServices is the default bound on registrations.
+const DefaultMaxServices = 10000
+
+// ErrFull is returned for a new registration when MaxServices are held.
+var ErrFull = errors.New("registry full")
 
 type entry struct {
 	svc      discovery.Service
@@ -93,7 +103,7 @@ func (r *Registry) Register(ctx context.Context, s discovery.Service) error {
 		return errors.New("register service: id and name are required")
 	}
 	if s.Check != "" {
-		if err := validCheck(s.Check); err != nil {
+		if err := validCheck(s.Check, s.Address); err != nil {
 			return fmt.Errorf("register service %q: %w", s.ID, err)
 		}
 	}
@@ -101,6 +111,10 @@ func (r *Registry) Register(ctx context.Context, s discovery.Service) error {
 	s.Meta = maps.Clone(s.Meta)
 	r.mu.Lock()
 	old, ok := r.services[s.ID]
+	if max := cmp.Or(r.cfg.MaxServices, DefaultMaxServices); !ok && len(r.services) >= max {
+		r.mu.Unlock()
+		return fmt.Errorf("register service %q: %w: %d registrations held", s.ID, ErrFull, max)
+	}
 	switch {
 	case s.Check == "":
 		s.Healthy = true
@@ -285,7 +299,10 @@ func (r *Registry) runCheck(check string) bool {
 	}
 }
 
-func validCheck(check string) error {
+// validCheck accepts an http(s) or tcp check of the registering instance's
+// own address only: the registry probes what it is given, and must not be
+// a way to make the server open connections to arbitrary hosts.
+func validCheck(check, address string) error {
 	u, err := url.Parse(check)
 	if err != nil {
 		return fmt.Errorf("check %q: %w", check, err)
@@ -297,6 +314,9 @@ func validCheck(check string) error {
 	}
 	if u.Host == "" {
 		return fmt.Errorf("check %q: no host", check)
+	}
+	if u.Hostname() != address {
+		return fmt.Errorf("check %q: host must be the service's own address %q", check, address)
 	}
 	return nil
 }
