@@ -545,7 +545,13 @@ func alive(pid int, start uint64) bool {
 	return start == 0 || procStartTime(pid) == start
 }
 
-// restore loads the entities recorded in the state directory.
+// maxRestoreCount bounds the count of a spec read back from the state
+// directory: a damaged file must not start a million processes.
+const maxRestoreCount = 1000
+
+// restore loads the entities recorded in the state directory. A spec that
+// cannot be read, decoded or started is logged and skipped; the others are
+// restored.
 func (t *Target) restore() error {
 	specs, _ := filepath.Glob(filepath.Join(t.appsDir(), "*", "*", "spec.json"))
 	for _, sp := range specs {
@@ -556,7 +562,11 @@ func (t *Target) restore() error {
 		}
 		var spec target.Spec
 		if err := json.Unmarshal(b, &spec); err != nil {
-			t.log.Warn("restore: decode spec", "path", sp, "error", err)
+			t.log.Error("restore: entity not restored: bad spec", "path", sp, "error", err)
+			continue
+		}
+		if spec.App == "" || spec.Entity == "" || spec.Count < 0 || spec.Count > maxRestoreCount || len(spec.Command) == 0 {
+			t.log.Error("restore: entity not restored: invalid spec", "path", sp, "app", spec.App, "entity", spec.Entity, "count", spec.Count)
 			continue
 		}
 		k := key{spec.App, spec.Entity}
@@ -594,7 +604,11 @@ func (t *Target) restore() error {
 			}
 			in, err := t.newInstance(e, idx, prev)
 			if err != nil {
-				return fmt.Errorf("restore %s/%s: %w", k.app, k.entity, err)
+				// One entity that cannot start again must not keep the
+				// others down: it runs short (the orchestrator reports it)
+				// and the rest start.
+				t.log.Error("restore: instance not started", "app", k.app, "entity", k.entity, "instance", idx, "error", err)
+				continue
 			}
 			e.instances[idx] = in
 			if pf != nil {
