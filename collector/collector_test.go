@@ -108,7 +108,7 @@ func (r *running) stop(t *testing.T) {
 	r.done <- nil
 }
 
-func (r *running) metric(t *testing.T, name string, labels map[string]string) float64 {
+func (r *running) metric(t testing.TB, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := r.reg.Gather()
 	if err != nil {
