@@ -21,6 +21,7 @@ import (
 	"github.com/elk-project/elk/orchestrator"
 	"github.com/elk-project/elk/orchestrator/catalog"
 	"github.com/elk-project/elk/orchestrator/discovery"
+	"github.com/elk-project/elk/orchestrator/kv"
 	"github.com/elk-project/elk/orchestrator/discovery/consul"
 	"github.com/elk-project/elk/orchestrator/discovery/embedded"
 	"github.com/elk-project/elk/orchestrator/discovery/nomadsvc"
@@ -231,7 +232,7 @@ func NewLocal(cfg LocalConfig) (*Stack, error) {
 
 // assemble builds the engines and the API over a target, a KV and a
 // registry.
-func assemble(tg target.Target, kv discovery.KV, reg discovery.Registry, regHandler http.Handler, comp BlueprintCompiler,
+func assemble(tg target.Target, kv kv.KV, reg discovery.Registry, regHandler http.Handler, comp BlueprintCompiler,
 	prom string, wait time.Duration, log *slog.Logger) (*Stack, error) {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

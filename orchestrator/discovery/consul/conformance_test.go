@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/elk-project/elk/orchestrator/discovery"
+	"github.com/elk-project/elk/orchestrator/kv"
 	"github.com/elk-project/elk/orchestrator/discovery/discoverytest"
 )
 
@@ -41,7 +42,7 @@ func TestConformanceRegistry(t *testing.T) {
 // TestConformanceKV runs the KV conformance suite against CONSUL_HTTP_ADDR.
 func TestConformanceKV(t *testing.T) {
 	c := realConsul(t)
-	discoverytest.RunKV(t, func(t *testing.T) discovery.KV {
+	discoverytest.RunKV(t, func(t *testing.T) kv.KV {
 		kv, err := NewKV(Config{Client: c, KVPrefix: "elk-test/"})
 		if err != nil {
 			t.Fatal(err)

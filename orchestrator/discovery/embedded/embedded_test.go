@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/elk-project/elk/orchestrator/discovery"
+	"github.com/elk-project/elk/orchestrator/kv"
 	"github.com/elk-project/elk/orchestrator/discovery/discoverytest"
 	"github.com/elk-project/elk/orchestrator/discovery/embedded"
 )
@@ -37,7 +38,7 @@ func TestHTTPClientConformance(t *testing.T) {
 }
 
 func TestDirKVConformance(t *testing.T) {
-	discoverytest.RunKV(t, func(t *testing.T) discovery.KV {
+	discoverytest.RunKV(t, func(t *testing.T) kv.KV {
 		kv, err := embedded.NewDirKV(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
