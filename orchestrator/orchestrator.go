@@ -64,7 +64,7 @@ type Config struct {
 // Deps are the engine's collaborators.
 type Deps struct {
 	Target   target.Target // required
-	KV       kv.KV  // required
+	KV       kv.KV         // required
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 	Now      func() time.Time

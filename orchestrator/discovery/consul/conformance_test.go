@@ -10,8 +10,8 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/elk-project/elk/orchestrator/discovery"
-	"github.com/elk-project/elk/orchestrator/kv"
 	"github.com/elk-project/elk/orchestrator/discovery/discoverytest"
+	"github.com/elk-project/elk/orchestrator/kv"
 )
 
 func realConsul(t *testing.T) *api.Client {

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/elk-project/elk/orchestrator/discovery"
-	"github.com/elk-project/elk/orchestrator/kv"
 	"github.com/elk-project/elk/orchestrator/discovery/discoverytest"
 	"github.com/elk-project/elk/orchestrator/discovery/embedded"
+	"github.com/elk-project/elk/orchestrator/kv"
 )
 
 func newRegistry(t *testing.T) *embedded.Registry {
