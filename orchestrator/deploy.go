@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/elk-project/elk/orchestrator/discovery"
+	"github.com/elk-project/elk/orchestrator/kv"
 	"github.com/elk-project/elk/orchestrator/target"
 )
 
@@ -292,7 +292,7 @@ func (e *Engine) resume(ctx context.Context, app string) error {
 	}
 	defer unlock()
 	j, _, err := e.loadJournal(ctx, app)
-	if errors.Is(err, discovery.ErrNotFound) {
+	if errors.Is(err, kv.ErrNotFound) {
 		return nil
 	}
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/elk-project/elk/orchestrator/discovery"
+	"github.com/elk-project/elk/orchestrator/kv"
 	"github.com/elk-project/elk/orchestrator/target"
 )
 
@@ -206,7 +206,7 @@ func (e *Engine) Status(ctx context.Context, app string) (*AppStatus, error) {
 		model, counts = st.App, st.Counts
 	} else if j, _, err := e.loadJournal(ctx, app); err == nil {
 		model, counts = j.App, j.Counts
-	} else if !errors.Is(err, discovery.ErrNotFound) {
+	} else if !errors.Is(err, kv.ErrNotFound) {
 		return nil, err
 	} else if listed, lerr := e.tg.List(ctx, app); lerr != nil || len(listed) == 0 {
 		return nil, fmt.Errorf("app %q: %w", app, ErrNotFound)

@@ -3,7 +3,7 @@
 // on a target, in dependency order and waiting for health, rolls back what
 // a failed deploy created, scales and undeploys, owns the desired counts
 // and reports drift. Its state and a journal of the deploy in progress live
-// in a discovery.KV so a restarted server resumes where it stopped.
+// in a kv.KV so a restarted server resumes where it stopped.
 package orchestrator
 
 import (
@@ -18,7 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/elk-project/elk/orchestrator/discovery"
+	"github.com/elk-project/elk/orchestrator/kv"
 	"github.com/elk-project/elk/orchestrator/target"
 )
 
@@ -71,7 +71,7 @@ const DefaultMaxInstances = 1000
 // Deps are the engine's collaborators.
 type Deps struct {
 	Target   target.Target // required
-	KV       discovery.KV  // required
+	KV       kv.KV         // required
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 	Now      func() time.Time
@@ -81,7 +81,7 @@ type Deps struct {
 type Engine struct {
 	cfg     Config
 	tg      target.Target
-	kv      discovery.KV
+	kv      kv.KV
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
@@ -322,7 +322,7 @@ type CountState struct {
 
 func (e *Engine) loadState(ctx context.Context, app string) (*State, uint64, error) {
 	b, idx, err := e.kv.Get(ctx, e.stateKey(app))
-	if errors.Is(err, discovery.ErrNotFound) {
+	if errors.Is(err, kv.ErrNotFound) {
 		return nil, 0, nil
 	}
 	if err != nil {

@@ -1,15 +1,13 @@
 // Package discovery defines how elk's components find each other: every
 // instance registers itself, and clients resolve an entity name to healthy
-// addresses and follow changes without restarting.
+// addresses and follow changes without restarting. It is a contract only
+// (no implementation, no client SDK); the state store's contract is
+// package kv.
 package discovery
 
 import (
 	"context"
-	"errors"
 )
-
-// ErrNotFound is returned for a key or service that does not exist.
-var ErrNotFound = errors.New("not found")
 
 // Service is one registered instance.
 type Service struct {
@@ -39,16 +37,4 @@ type Registry interface {
 	Deregister(ctx context.Context, id string) error
 	Resolve(ctx context.Context, name string) ([]Service, error)
 	Watch(ctx context.Context, name string, fn func([]Service)) error
-}
-
-// KV is the state store used by the orchestrator (Consul KV on the nomad
-// target, a directory on the local target). Get returns ErrNotFound for a
-// missing key. CAS writes only if the key's modify index is still index (0:
-// the key must not exist) and reports whether it wrote.
-type KV interface {
-	Get(ctx context.Context, key string) (value []byte, index uint64, err error)
-	Put(ctx context.Context, key string, value []byte) error
-	CAS(ctx context.Context, key string, value []byte, index uint64) (bool, error)
-	Delete(ctx context.Context, key string) error
-	List(ctx context.Context, prefix string) (map[string][]byte, error)
 }

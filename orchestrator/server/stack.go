@@ -24,6 +24,7 @@ import (
 	"github.com/elk-project/elk/orchestrator/discovery/consul"
 	"github.com/elk-project/elk/orchestrator/discovery/embedded"
 	"github.com/elk-project/elk/orchestrator/discovery/nomadsvc"
+	"github.com/elk-project/elk/orchestrator/kv"
 	"github.com/elk-project/elk/orchestrator/statedir"
 	"github.com/elk-project/elk/orchestrator/target"
 	"github.com/elk-project/elk/orchestrator/target/local"
@@ -259,7 +260,7 @@ func lockedStack(dir string, build func() (*Stack, error)) (*Stack, error) {
 
 // assemble builds the engines and the API over a target, a KV and a
 // registry.
-func assemble(tg target.Target, kv discovery.KV, reg discovery.Registry, regHandler http.Handler, comp BlueprintCompiler,
+func assemble(tg target.Target, kv kv.KV, reg discovery.Registry, regHandler http.Handler, comp BlueprintCompiler,
 	prom string, oc orchestrator.Config, sec Security, log *slog.Logger) (*Stack, error) {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

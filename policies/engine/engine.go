@@ -34,7 +34,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/elk-project/elk/orchestrator/discovery"
+	"github.com/elk-project/elk/orchestrator/kv"
 	"github.com/elk-project/elk/policies"
 	"github.com/elk-project/elk/policies/source"
 )
@@ -99,7 +99,7 @@ type Config struct {
 type Deps struct {
 	Scaler   Scaler
 	Source   source.Source
-	KV       discovery.KV
+	KV       kv.KV
 	Lock     Lock
 	Logger   *slog.Logger
 	Registry *prometheus.Registry

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/elk-project/elk/orchestrator/discovery"
+	"github.com/elk-project/elk/orchestrator/kv"
 	"github.com/elk-project/elk/policies"
 	"github.com/elk-project/elk/policies/source"
 )
@@ -96,7 +96,7 @@ func (k *memKV) Get(_ context.Context, key string) ([]byte, uint64, error) {
 	defer k.mu.Unlock()
 	v, ok := k.m[key]
 	if !ok {
-		return nil, 0, discovery.ErrNotFound
+		return nil, 0, kv.ErrNotFound
 	}
 	return v, 1, nil
 }

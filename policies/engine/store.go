@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/elk-project/elk/orchestrator/discovery"
+	"github.com/elk-project/elk/orchestrator/kv"
 	"github.com/elk-project/elk/policies"
 )
 
@@ -189,7 +189,7 @@ func (e *Engine) Remove(app, entity string) {
 		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.ReadTimeout)
 		defer cancel()
 		for _, k := range []string{e.cfg.KVPrefix + key, e.cfg.StatePrefix + key} {
-			if err := e.deps.KV.Delete(ctx, k); err != nil && !errors.Is(err, discovery.ErrNotFound) {
+			if err := e.deps.KV.Delete(ctx, k); err != nil && !errors.Is(err, kv.ErrNotFound) {
 				e.log.Warn("delete policy from KV", "policy", key, "key", k, "error", err)
 			}
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/elk-project/elk/orchestrator/discovery"
 	"github.com/elk-project/elk/orchestrator/discovery/discoverytest"
+	"github.com/elk-project/elk/orchestrator/kv"
 )
 
 func realConsul(t *testing.T) *api.Client {
@@ -41,7 +42,7 @@ func TestConformanceRegistry(t *testing.T) {
 // TestConformanceKV runs the KV conformance suite against CONSUL_HTTP_ADDR.
 func TestConformanceKV(t *testing.T) {
 	c := realConsul(t)
-	discoverytest.RunKV(t, func(t *testing.T) discovery.KV {
+	discoverytest.RunKV(t, func(t *testing.T) kv.KV {
 		kv, err := NewKV(Config{Client: c, KVPrefix: "elk-test/"})
 		if err != nil {
 			t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/elk-project/elk/orchestrator/discovery"
+	"github.com/elk-project/elk/orchestrator/kv"
 )
 
 // Config configures the Consul registry and KV.
@@ -325,13 +326,13 @@ func mapsEqual(a, b map[string]string) bool {
 	return true
 }
 
-// KV is a discovery.KV on Consul's key/value store.
+// KV is a kv.KV on Consul's key/value store.
 type KV struct {
 	kv     *api.KV
 	prefix string
 }
 
-var _ discovery.KV = (*KV)(nil)
+var _ kv.KV = (*KV)(nil)
 
 // NewKV returns a Consul KV store.
 func NewKV(cfg Config) (*KV, error) {
@@ -341,14 +342,14 @@ func NewKV(cfg Config) (*KV, error) {
 	return &KV{kv: cfg.Client.KV(), prefix: cfg.KVPrefix}, nil
 }
 
-// Get returns the value and modify index of key, or discovery.ErrNotFound.
+// Get returns the value and modify index of key, or kv.ErrNotFound.
 func (k *KV) Get(ctx context.Context, key string) ([]byte, uint64, error) {
 	p, _, err := k.kv.Get(k.prefix+key, qo(ctx))
 	if err != nil {
 		return nil, 0, fmt.Errorf("get key %q: %w", key, err)
 	}
 	if p == nil {
-		return nil, 0, fmt.Errorf("get key %q: %w", key, discovery.ErrNotFound)
+		return nil, 0, fmt.Errorf("get key %q: %w", key, kv.ErrNotFound)
 	}
 	return p.Value, p.ModifyIndex, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/elk-project/elk/orchestrator/discovery"
+	"github.com/elk-project/elk/orchestrator/kv"
 )
 
 func client(t *testing.T, r *replay.Server) *api.Client {
@@ -220,34 +221,34 @@ func TestKV(t *testing.T) {
 		On("GET /v1/kv/elk/apps/?recurse", "kv-get-recurse").
 		OnJSON("PUT /v1/kv/elk/apps/demo?cas", false).
 		On("DELETE /v1/kv/elk/apps/demo", "kv-put")
-	kv := newKV(t, r, "elk/")
+	store := newKV(t, r, "elk/")
 	ctx := context.Background()
-	v, idx, err := kv.Get(ctx, "apps/demo")
+	v, idx, err := store.Get(ctx, "apps/demo")
 	if err != nil || string(v) != `{"app":"demo","entities":{"collector":{"desired":3}}}` || idx != 65 {
 		t.Errorf("get: %q %d %v", v, idx, err)
 	}
-	if _, _, err := kv.Get(ctx, "apps/missing"); !errors.Is(err, discovery.ErrNotFound) {
+	if _, _, err := store.Get(ctx, "apps/missing"); !errors.Is(err, kv.ErrNotFound) {
 		t.Errorf("get missing: %v, want ErrNotFound", err)
 	}
 	data, _ := readFile(fixtures + "/requests/kv.json")
-	if err := kv.Put(ctx, "apps/demo", data); err != nil {
+	if err := store.Put(ctx, "apps/demo", data); err != nil {
 		t.Fatal(err)
 	}
 	if got := r.Requests("PUT /v1/kv/elk/apps/demo"); len(got) != 1 || string(got[0].Body) != string(data) {
 		t.Errorf("put body %q", got)
 	}
-	all, err := kv.List(ctx, "apps/")
+	all, err := store.List(ctx, "apps/")
 	if err != nil || len(all) != 1 || string(all["apps/demo"]) != `{"app":"demo","entities":{"collector":{"desired":3}}}` {
 		t.Errorf("list: %v %v", all, err)
 	}
-	ok, err := kv.CAS(ctx, "apps/demo", []byte("x"), 64)
+	ok, err := store.CAS(ctx, "apps/demo", []byte("x"), 64)
 	if err != nil || ok {
 		t.Errorf("cas with a stale index: %v %v", ok, err)
 	}
 	if q := r.Requests("PUT /v1/kv/elk/apps/demo?cas")[0].Query; q.Get("cas") != "64" {
 		t.Errorf("cas query %v", q)
 	}
-	if err := kv.Delete(ctx, "apps/demo"); err != nil {
+	if err := store.Delete(ctx, "apps/demo"); err != nil {
 		t.Errorf("delete: %v", err)
 	}
 }

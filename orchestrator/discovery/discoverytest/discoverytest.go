@@ -1,5 +1,5 @@
 // Package discoverytest is the conformance suite every discovery.Registry
-// and discovery.KV implementation runs (embedded and Consul alike).
+// and kv.KV implementation runs (embedded and Consul alike).
 package discoverytest
 
 import (
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/elk-project/elk/orchestrator/discovery"
+	"github.com/elk-project/elk/orchestrator/kv"
 )
 
 // Timeout bounds every wait of the suites (health checks, watches).
@@ -253,11 +254,11 @@ func testTagsMeta(t *testing.T, r discovery.Registry) {
 
 // RunKV runs the KV conformance suite. Keys live under a unique prefix per
 // subtest so a shared backend can be used.
-func RunKV(t *testing.T, newKV func(t *testing.T) discovery.KV) {
+func RunKV(t *testing.T, newKV func(t *testing.T) kv.KV) {
 	t.Helper()
 	cases := []struct {
 		name string
-		fn   func(t *testing.T, kv discovery.KV, prefix string)
+		fn   func(t *testing.T, store kv.KV, prefix string)
 	}{
 		{"GetMissing", testKVMissing},
 		{"PutGet", testKVPutGet},
@@ -267,83 +268,83 @@ func RunKV(t *testing.T, newKV func(t *testing.T) discovery.KV) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			kv := newKV(t)
+			store := newKV(t)
 			prefix := uniq("elk-conformance/") + "/"
 			t.Cleanup(func() {
-				all, _ := kv.List(context.Background(), prefix)
+				all, _ := store.List(context.Background(), prefix)
 				for k := range all {
-					_ = kv.Delete(context.Background(), k)
+					_ = store.Delete(context.Background(), k)
 				}
 			})
-			tc.fn(t, kv, prefix)
+			tc.fn(t, store, prefix)
 		})
 	}
 }
 
-func testKVMissing(t *testing.T, kv discovery.KV, p string) {
-	if _, _, err := kv.Get(context.Background(), p+"missing"); !errors.Is(err, discovery.ErrNotFound) {
-		t.Errorf("get missing: got %v, want discovery.ErrNotFound", err)
+func testKVMissing(t *testing.T, store kv.KV, p string) {
+	if _, _, err := store.Get(context.Background(), p+"missing"); !errors.Is(err, kv.ErrNotFound) {
+		t.Errorf("get missing: got %v, want kv.ErrNotFound", err)
 	}
-	if err := kv.Delete(context.Background(), p+"missing"); err != nil {
+	if err := store.Delete(context.Background(), p+"missing"); err != nil {
 		t.Errorf("delete missing: got %v, want nil", err)
 	}
 }
 
-func testKVPutGet(t *testing.T, kv discovery.KV, p string) {
+func testKVPutGet(t *testing.T, store kv.KV, p string) {
 	ctx := context.Background()
-	if err := kv.Put(ctx, p+"a/b", []byte(`{"x":1}`)); err != nil {
+	if err := store.Put(ctx, p+"a/b", []byte(`{"x":1}`)); err != nil {
 		t.Fatalf("put: %v", err)
 	}
-	v, i1, err := kv.Get(ctx, p+"a/b")
+	v, i1, err := store.Get(ctx, p+"a/b")
 	if err != nil || string(v) != `{"x":1}` || i1 == 0 {
 		t.Fatalf("get: %q, index %d, %v; want {\"x\":1}, a non-zero index", v, i1, err)
 	}
-	if err := kv.Put(ctx, p+"a/b", []byte("second")); err != nil {
+	if err := store.Put(ctx, p+"a/b", []byte("second")); err != nil {
 		t.Fatalf("put again: %v", err)
 	}
-	v, i2, err := kv.Get(ctx, p+"a/b")
+	v, i2, err := store.Get(ctx, p+"a/b")
 	if err != nil || string(v) != "second" || i2 <= i1 {
 		t.Fatalf("get after overwrite: %q, index %d (before %d), %v; want second and a larger index", v, i2, i1, err)
 	}
 }
 
-func testKVCAS(t *testing.T, kv discovery.KV, p string) {
+func testKVCAS(t *testing.T, store kv.KV, p string) {
 	ctx := context.Background()
 	k := p + "cas"
-	ok, err := kv.CAS(ctx, k, []byte("v1"), 0)
+	ok, err := store.CAS(ctx, k, []byte("v1"), 0)
 	if err != nil || !ok {
 		t.Fatalf("cas create: %v, %v; want true", ok, err)
 	}
-	ok, err = kv.CAS(ctx, k, []byte("v1bis"), 0)
+	ok, err = store.CAS(ctx, k, []byte("v1bis"), 0)
 	if err != nil || ok {
 		t.Fatalf("cas create of an existing key: %v, %v; want false", ok, err)
 	}
-	_, idx, err := kv.Get(ctx, k)
+	_, idx, err := store.Get(ctx, k)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok, err = kv.CAS(ctx, k, []byte("v2"), idx)
+	ok, err = store.CAS(ctx, k, []byte("v2"), idx)
 	if err != nil || !ok {
 		t.Fatalf("cas with current index: %v, %v; want true", ok, err)
 	}
-	ok, err = kv.CAS(ctx, k, []byte("v3"), idx)
+	ok, err = store.CAS(ctx, k, []byte("v3"), idx)
 	if err != nil || ok {
 		t.Fatalf("cas with stale index: %v, %v; want false", ok, err)
 	}
-	v, _, _ := kv.Get(ctx, k)
+	v, _, _ := store.Get(ctx, k)
 	if string(v) != "v2" {
 		t.Fatalf("value after cas: %q, want v2", v)
 	}
 }
 
-func testKVList(t *testing.T, kv discovery.KV, p string) {
+func testKVList(t *testing.T, store kv.KV, p string) {
 	ctx := context.Background()
 	for _, k := range []string{"apps/a", "apps/b", "apps/c/deep", "other"} {
-		if err := kv.Put(ctx, p+k, []byte(k)); err != nil {
+		if err := store.Put(ctx, p+k, []byte(k)); err != nil {
 			t.Fatalf("put %s: %v", k, err)
 		}
 	}
-	got, err := kv.List(ctx, p+"apps/")
+	got, err := store.List(ctx, p+"apps/")
 	if err != nil {
 		t.Fatalf("list: %v", err)
 	}
@@ -359,22 +360,22 @@ func testKVList(t *testing.T, kv discovery.KV, p string) {
 	if !slices.Equal(keys, want) {
 		t.Errorf("list keys: got %v, want %v", keys, want)
 	}
-	if err := kv.Delete(ctx, p+"apps/b"); err != nil {
+	if err := store.Delete(ctx, p+"apps/b"); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = kv.List(ctx, p+"apps/")
+	got, _ = store.List(ctx, p+"apps/")
 	if _, ok := got[p+"apps/b"]; ok || len(got) != 2 {
 		t.Errorf("list after delete: %v", got)
 	}
-	if got, err := kv.List(ctx, p+"nothing/"); err != nil || len(got) != 0 {
+	if got, err := store.List(ctx, p+"nothing/"); err != nil || len(got) != 0 {
 		t.Errorf("list of an empty prefix: %v, %v; want empty", got, err)
 	}
 }
 
-func testKVConcurrentCAS(t *testing.T, kv discovery.KV, p string) {
+func testKVConcurrentCAS(t *testing.T, store kv.KV, p string) {
 	ctx := context.Background()
 	k := p + "counter"
-	if err := kv.Put(ctx, k, []byte("0")); err != nil {
+	if err := store.Put(ctx, k, []byte("0")); err != nil {
 		t.Fatal(err)
 	}
 	const workers, incs = 4, 5
@@ -383,13 +384,13 @@ func testKVConcurrentCAS(t *testing.T, kv discovery.KV, p string) {
 		wg.Go(func() {
 			for range incs {
 				for {
-					v, idx, err := kv.Get(ctx, k)
+					v, idx, err := store.Get(ctx, k)
 					if err != nil {
 						t.Error(err)
 						return
 					}
 					n, _ := strconv.Atoi(string(v))
-					ok, err := kv.CAS(ctx, k, []byte(strconv.Itoa(n+1)), idx)
+					ok, err := store.CAS(ctx, k, []byte(strconv.Itoa(n+1)), idx)
 					if err != nil {
 						t.Error(err)
 						return
@@ -402,7 +403,7 @@ func testKVConcurrentCAS(t *testing.T, kv discovery.KV, p string) {
 		})
 	}
 	wg.Wait()
-	v, _, _ := kv.Get(ctx, k)
+	v, _, _ := store.Get(ctx, k)
 	if string(v) != strconv.Itoa(workers*incs) {
 		t.Errorf("counter after %d concurrent CAS increments: %s", workers*incs, v)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/elk-project/elk/orchestrator/discovery"
 	"github.com/elk-project/elk/orchestrator/discovery/discoverytest"
 	"github.com/elk-project/elk/orchestrator/discovery/embedded"
+	"github.com/elk-project/elk/orchestrator/kv"
 )
 
 func newRegistry(t *testing.T) *embedded.Registry {
@@ -39,7 +40,7 @@ func TestHTTPClientConformance(t *testing.T) {
 }
 
 func TestDirKVConformance(t *testing.T) {
-	discoverytest.RunKV(t, func(t *testing.T) discovery.KV {
+	discoverytest.RunKV(t, func(t *testing.T) kv.KV {
 		kv, err := embedded.NewDirKV(t.TempDir())
 		if err != nil {
 			t.Fatal(err)

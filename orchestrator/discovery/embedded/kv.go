@@ -13,8 +13,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/elk-project/elk/orchestrator/discovery"
-
+	"github.com/elk-project/elk/orchestrator/kv"
 	"github.com/elk-project/elk/orchestrator/statedir"
 )
 
@@ -22,7 +21,7 @@ import (
 // ("apps/a" and "apps/a/b") never collide as file and directory.
 const kvSuffix = ".kv"
 
-// DirKV is a discovery.KV kept in a directory: one file per key, written
+// DirKV is a kv.KV kept in a directory: one file per key, written
 // atomically (temporary file, fsync, rename). Each file starts with the
 // key's modify index on its own line. One process uses a directory at a
 // time.
@@ -32,7 +31,10 @@ type DirKV struct {
 	index uint64
 }
 
-var _ discovery.KV = (*DirKV)(nil)
+var _ kv.KV = (*DirKV)(nil)
+
+// errNotFound is kv.ErrNotFound (the methods' receiver shadows the package).
+var errNotFound = kv.ErrNotFound
 
 // NewDirKV opens (creating it if needed) the store in dir.
 func NewDirKV(dir string) (*DirKV, error) {
@@ -100,7 +102,7 @@ func (kv *DirKV) Get(ctx context.Context, key string) ([]byte, uint64, error) {
 	defer kv.mu.Unlock()
 	v, idx, err := readKVFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, 0, fmt.Errorf("get %q: %w", key, discovery.ErrNotFound)
+		return nil, 0, fmt.Errorf("get %q: %w", key, errNotFound)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("get %q: %w", key, err)
