@@ -144,7 +144,7 @@ func newBlueprintValidateCmd() *cobra.Command {
 				}
 			}
 			if output == "json" {
-				if err := writeJSONOut(cmd.OutOrStdout(), results); err != nil {
+				if err := writeJSONLiteral(cmd.OutOrStdout(), results); err != nil {
 					return err
 				}
 			}
@@ -260,7 +260,7 @@ submitted.`,
 			if err := json.Unmarshal(data, &out); err != nil {
 				return err
 			}
-			return writeJSONOut(cmd.OutOrStdout(), bpCompact(out))
+			return writeJSONLiteral(cmd.OutOrStdout(), bpCompact(out))
 		},
 	}
 	f := cmd.Flags()
@@ -298,7 +298,7 @@ func newBlueprintTypesCmd() *cobra.Command {
 					}
 					out = append(out, tt)
 				}
-				return writeJSONOut(cmd.OutOrStdout(), out)
+				return writeJSONLiteral(cmd.OutOrStdout(), out)
 			case "text":
 				w := cmd.OutOrStdout()
 				for _, t := range types {

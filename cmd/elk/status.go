@@ -35,12 +35,18 @@ func checkOutput(out string) error {
 }
 
 // writeJSONOut prints v as indented JSON: the one printer behind every
-// command's --output json. HTML characters stay as they are (a PromQL `>`
-// reads as `>`); the output is the same JSON value either way.
-func writeJSONOut(w io.Writer, v any) error {
+// command's --output json.
+func writeJSONOut(w io.Writer, v any) error { return encodeJSON(w, v, true) }
+
+// writeJSONLiteral is writeJSONOut without HTML escaping, for the blueprint
+// commands whose JSON holds commands and queries (`>`, `&`) meant to be read
+// or fed to the Nomad API as they are.
+func writeJSONLiteral(w io.Writer, v any) error { return encodeJSON(w, v, false) }
+
+func encodeJSON(w io.Writer, v any, escapeHTML bool) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
+	enc.SetEscapeHTML(escapeHTML)
 	return enc.Encode(v)
 }
 

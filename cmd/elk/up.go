@@ -167,10 +167,14 @@ func addOutputs(data []byte, outputs []string) ([]byte, error) {
 }
 
 func runUp(ctx context.Context, w io.Writer, path string, o upOptions) (err error) {
+	var data []byte
 	if path == "" {
-		path = defaultUpBlueprint
+		// The built-in demo, whatever files the working directory holds.
+		path = library.Dir + "/" + defaultUpBlueprint + ".yaml"
+		data, err = library.Read(defaultUpBlueprint)
+	} else {
+		path, data, err = library.Open(path)
 	}
-	path, data, err := library.Open(path)
 	if err != nil {
 		return fmt.Errorf("up: %w", err)
 	}

@@ -64,6 +64,10 @@ func TestUpWithOnlyTheBinary(t *testing.T) {
 		t.Fatalf("elk blueprint validate sflow-stack: %v\n%s", err, out)
 	}
 
+	// A file named like the demo does not replace it for a bare elk up.
+	if err := os.WriteFile(filepath.Join(dir, "local-demo"), []byte("not a blueprint\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	addr := freeTCPPort(t)
 	state := filepath.Join(dir, "state")
 	up := exec.Command(bin, "up", "--listen", addr, "--state-dir", state, "--no-services", "--refresh", "1s")
