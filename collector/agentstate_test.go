@@ -100,6 +100,7 @@ type hostileRun struct {
 	rssKiB                             int
 	agentGaps, sampleGaps, legitFlowsM float64
 	legitDocs                          int
+	w                                  *worker
 }
 
 // floodWorker drives n hostile datagrams through one worker, with one
@@ -148,7 +149,7 @@ func floodWorker(tb testing.TB, c *Collector, n int) hostileRun {
 	run.legitFlowsM = r.metric(tb, "elk_collector_agent_samples_total", map[string]string{"agent": legitAgent.String(), "type": "flow"})
 	run.legitFlows = g.flows
 	run.legitDocs = cs.docs
-	runtime.KeepAlive(w)
+	run.w = w
 	return run
 }
 
@@ -184,9 +185,9 @@ func vmRSS() int {
 	return 0
 }
 
-func hostileCollector(tb testing.TB) *Collector {
+func hostileCollector(tb testing.TB, stateMemory int) *Collector {
 	tb.Helper()
-	c, err := New(Config{Listen: "127.0.0.1:0", Batch: 64, Workers: 1}, Deps{Registry: prometheus.NewRegistry(), Sinks: []sink.Sink{discard{}}})
+	c, err := New(Config{Listen: "127.0.0.1:0", Batch: 64, Workers: 1, StateMemory: stateMemory}, Deps{Registry: prometheus.NewRegistry(), Sinks: []sink.Sink{discard{}}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -205,7 +206,12 @@ func BenchmarkHostileAgents(b *testing.B) {
 	}
 	var run hostileRun
 	for i := 0; i < b.N; i++ {
-		c := hostileCollector(b)
+		mem := 0
+		if s := os.Getenv("ELK_HOSTILE_STATE_MIB"); s != "" {
+			m, _ := strconv.Atoi(s)
+			mem = m << 20
+		}
+		c := hostileCollector(b, mem)
 		run = floodWorker(b, c, n)
 	}
 	b.ReportMetric(float64(run.heapAfter-run.heapBefore)/mib, "retained-MiB")
@@ -215,4 +221,45 @@ func BenchmarkHostileAgents(b *testing.B) {
 	b.Logf("%d hostile datagrams: heap in use %.1f MiB before, %.1f MiB after (peak %.1f), VmRSS %.1f MiB; legitimate agent: %d flows sent, %v counted, %v datagram and %v sample gaps, %d documents",
 		run.datagrams, float64(run.heapBefore)/mib, float64(run.heapAfter)/mib, float64(run.heapPeak)/mib, float64(run.rssKiB)/1024,
 		run.legitFlows, run.legitFlowsM, run.agentGaps, run.sampleGaps, run.legitDocs)
+}
+
+// TestHostileAgentsStayWithinBudget floods a collector with a 1 MiB state
+// budget: the agents it remembers stay within it, the least recently heard
+// are forgotten and counted, senders without their own series are not
+// remembered, and a legitimate agent keeps its own series and loses
+// nothing.
+func TestHostileAgentsStayWithinBudget(t *testing.T) {
+	const budget = 1 << 20
+	c := hostileCollector(t, budget)
+	run := floodWorker(t, c, 200_000)
+	w := run.w
+	r := &running{c: c, reg: c.reg}
+
+	if got := r.metric(t, "elk_collector_state_budget_bytes", nil); got != budget {
+		t.Errorf("state budget gauge = %v, want %d", got, budget)
+	}
+	used := r.metric(t, "elk_collector_state_bytes", nil)
+	if used <= 0 || used > budget || int(used) != w.agents.used {
+		t.Errorf("state bytes gauge = %v (table %d), want within (0, %d]", used, w.agents.used, budget)
+	}
+	if n := len(w.agents.m); n > budget/agentCost {
+		t.Errorf("%d agents remembered, budget allows %d", n, budget/agentCost)
+	}
+	// 3 hostile datagrams in 4 invent an agent; all but the remembered
+	// ones were forgotten.
+	if ev := r.metric(t, "elk_collector_state_evictions_total", nil); ev < 150_000-float64(budget/agentCost) {
+		t.Errorf("evictions = %v, want about 150,000", ev)
+	}
+	if n := len(w.senders); n > c.cfg.MaxAgents {
+		t.Errorf("%d senders cached, want at most --max-agents (%d)", n, c.cfg.MaxAgents)
+	}
+	if run.legitFlowsM != float64(run.legitFlows) || run.legitFlows == 0 {
+		t.Errorf("legitimate agent: %v flows counted in its own series, %d sent", run.legitFlowsM, run.legitFlows)
+	}
+	if run.agentGaps+run.sampleGaps != 0 {
+		t.Errorf("legitimate agent: %v datagram and %v sample gaps, want none", run.agentGaps, run.sampleGaps)
+	}
+	if run.legitDocs < run.legitFlows {
+		t.Errorf("legitimate agent: %d documents for %d flows", run.legitDocs, run.legitFlows)
+	}
 }

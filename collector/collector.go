@@ -55,6 +55,11 @@ type Config struct {
 	// MaxAgents bounds the agents with their own metric series; later ones
 	// share the "_other" series. 0 means 10000.
 	MaxAgents int
+	// StateMemory bounds the agent state the collector remembers
+	// (agents, their sources and counters), split evenly across the
+	// workers; the least recently heard agents are forgotten beyond it.
+	// 0 means DefaultStateMemory.
+	StateMemory int
 	// DropWhenFull drops datagrams when a worker's queue is full instead
 	// of letting the socket buffer absorb the burst.
 	DropWhenFull bool
@@ -94,11 +99,13 @@ type Collector struct {
 	writeCtx   context.Context
 	lastLogged atomic.Int64 // unix nanoseconds of the last write error log
 
+	stateBudget int // entries per worker
+
 	mu          sync.Mutex
-	agentCount  atomic.Int64
+	agentSeries map[agentKey]*agentMetrics // at most MaxAgents
 	other       *agentMetrics
 	senderCount int
-	otherSender decodeErrorMetrics
+	otherSender *decodeErrorMetrics
 	ready       atomic.Bool
 }
 
@@ -124,6 +131,9 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 	if cfg.MaxAgents <= 0 {
 		cfg.MaxAgents = 10000
 	}
+	if cfg.StateMemory <= 0 {
+		cfg.StateMemory = DefaultStateMemory
+	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -131,11 +141,17 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 		deps.Registry = prometheus.NewRegistry()
 		deps.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	c := &Collector{cfg: cfg, log: deps.Logger, reg: deps.Registry, sinks: deps.Sinks, writeCtx: context.Background()}
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = receiver.DefaultWorkers
+	}
+	c := &Collector{cfg: cfg, log: deps.Logger, reg: deps.Registry, sinks: deps.Sinks, writeCtx: context.Background(),
+		stateBudget: cfg.StateMemory / workers, agentSeries: map[agentKey]*agentMetrics{}}
 	m, err := newMetrics(c.reg)
 	if err != nil {
 		return nil, err
 	}
+	m.stateBudget.Set(float64(c.stateBudget * workers))
 	c.metrics = m
 	c.docsFlowOperator = m.documents.WithLabelValues("sflow.flow", "operator")
 	c.docsFlowTenant = m.documents.WithLabelValues("sflow.flow", "tenant")
@@ -144,7 +160,7 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 	c.docsDiscardOperator = m.documents.WithLabelValues("sflow.discards", "operator")
 	c.docsDiscardTenant = m.documents.WithLabelValues("sflow.discards", "tenant")
 	c.other = m.forAgent(otherAgent, 0)
-	c.otherSender = m.forSender(otherAgent)
+	c.otherSender = m.forSender(otherAgent, false)
 
 	if c.router, err = route.New(route.Config{Path: cfg.Tenants}, route.Deps{Logger: c.log, Registry: c.reg}); err != nil {
 		return nil, fmt.Errorf("tenant table: %w", err)
@@ -324,23 +340,32 @@ func (c *Collector) writeFailed(s sink.Sink, n int, err error) {
 	c.log.Error("output write failed; documents lost", "output", s.Name(), "documents", n, "error", err)
 }
 
-// agentMetrics returns the series of a newly seen agent, or the shared
+// agentMetrics returns the series of an agent a worker starts to track
+// (new, or forgotten and back): its own once it has them, the shared
 // "_other" series once MaxAgents agents have their own.
 func (c *Collector) agentMetrics(k agentKey) *agentMetrics {
-	if c.agentCount.Add(1) > int64(c.cfg.MaxAgents) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m, ok := c.agentSeries[k]; ok {
+		return m
+	}
+	if len(c.agentSeries) >= c.cfg.MaxAgents {
 		return c.other
 	}
+	m := c.metrics.forAgent(k.addr.String(), k.sub)
+	c.agentSeries[k] = m
 	c.metrics.agents.Inc()
-	return c.metrics.forAgent(k.addr.String(), k.sub)
+	return m
 }
 
-// senderMetrics returns the decode error series of a newly seen sender.
-func (c *Collector) senderMetrics(a netip.Addr) decodeErrorMetrics {
+// senderMetrics returns the decode error series of a newly seen sender and
+// whether they are its own (not the shared "_other" ones).
+func (c *Collector) senderMetrics(a netip.Addr) (*decodeErrorMetrics, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.senderCount >= c.cfg.MaxAgents {
-		return c.otherSender
+		return c.otherSender, false
 	}
 	c.senderCount++
-	return c.metrics.forSender(a.String())
+	return c.metrics.forSender(a.String(), true), true
 }

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,6 +40,9 @@ type metrics struct {
 	lastSeen       *prometheus.GaugeVec
 	samplingRate   *prometheus.GaugeVec
 	agents         prometheus.Gauge
+	stateBytes     prometheus.Gauge
+	stateBudget    prometheus.Gauge
+	stateEvictions prometheus.Counter
 
 	decodeErrors   *prometheus.CounterVec
 	decodeDuration prometheus.Histogram
@@ -78,6 +82,12 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Name: "elk_collector_agent_sampling_rate", Help: "Sampling rate of an agent's last flow sample (1 in N)."}, agent),
 		agents: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "elk_collector_agents", Help: "Agents seen since start (bounded by the agent limit)."}),
+		stateBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "elk_collector_state_bytes", Help: "Estimated memory of the agent state remembered (agents, their sources and counters)."}),
+		stateBudget: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "elk_collector_state_budget_bytes", Help: "Memory the agent state may use (--state-memory); the least recently heard agents are forgotten beyond it."}),
+		stateEvictions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "elk_collector_state_evictions_total", Help: "Agents forgotten to stay within the state budget (least recently heard first)."}),
 		decodeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "elk_collector_decode_errors_total", Help: "Datagrams that failed to decode, per sender address and reason."},
 			[]string{"agent", "reason"}),
@@ -114,7 +124,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.loss, m.agentDatagrams, m.agentSamples, m.datagramGaps, m.sampleGaps,
-			m.agentDrops, m.restarts, m.reordered, m.lastSeen, m.samplingRate, m.agents, m.decodeErrors, m.decodeDuration,
+			m.agentDrops, m.restarts, m.reordered, m.lastSeen, m.samplingRate, m.agents, m.stateBytes, m.stateBudget, m.stateEvictions, m.decodeErrors, m.decodeDuration,
 			m.records, m.unknown, m.documents, m.estPackets, m.estBytes, m.discards} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register collector metrics: %w", err)
@@ -152,13 +162,36 @@ func (m *metrics) forAgent(agent string, sub uint32) *agentMetrics {
 	}
 }
 
-// decodeErrorMetrics are one sender's decode error series, by reason.
-type decodeErrorMetrics map[string]prometheus.Counter
+// decodeErrorMetrics are one sender's decode error series, by reason. A
+// sender's own series are made when its first error of a reason happens
+// (one worker owns them); the shared "_other" ones exist from the start
+// and are only read.
+type decodeErrorMetrics struct {
+	vec    *prometheus.CounterVec
+	sender string
+	lazy   bool
+	by     map[string]prometheus.Counter
+}
 
-func (m *metrics) forSender(sender string) decodeErrorMetrics {
-	d := decodeErrorMetrics{}
-	for _, r := range sflow.Reasons() {
-		d[r] = m.decodeErrors.WithLabelValues(sender, r)
+func (m *metrics) forSender(sender string, lazy bool) *decodeErrorMetrics {
+	d := &decodeErrorMetrics{vec: m.decodeErrors, sender: sender, lazy: lazy, by: map[string]prometheus.Counter{}}
+	if !lazy {
+		for _, r := range sflow.Reasons() {
+			d.by[r] = m.decodeErrors.WithLabelValues(sender, r)
+		}
 	}
 	return d
+}
+
+// inc counts one error of a known reason.
+func (d *decodeErrorMetrics) inc(reason string) {
+	c, ok := d.by[reason]
+	if !ok {
+		if !d.lazy || !slices.Contains(sflow.Reasons(), reason) {
+			return
+		}
+		c = d.vec.WithLabelValues(d.sender, reason)
+		d.by[reason] = c
+	}
+	c.Inc()
 }

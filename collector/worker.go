@@ -45,13 +45,19 @@ type agentState struct {
 	uptimeMS uint32
 	bootMS   int64
 	sources  map[sourceKey]sourceState
+	rates    flowdoc.RateTracker
+
+	key        agentKey
+	cost       int // entries charged to the worker's budget
+	prev, next *agentState
 }
 
 // maxFormats bounds the distinct record formats labelled per worker; more
 // (hostile input) are counted as "other".
 const maxFormats = 256
 
-// maxSources bounds the per-agent source table (hostile agents).
+// maxSources bounds the per-agent source and rate tables (hostile agents);
+// a small budget lowers it (see agentTable).
 const maxSources = 1 << 16
 
 // worker turns datagrams into documents and writes them to the sinks in
@@ -60,9 +66,8 @@ type worker struct {
 	c       *Collector
 	dec     sflow.Decoder
 	dg      sflow.Datagram
-	agents  map[agentKey]*agentState
-	senders map[netip.Addr]decodeErrorMetrics
-	rates   flowdoc.RateTracker
+	agents  *agentTable
+	senders map[netip.Addr]*decodeErrorMetrics // those with their own series
 	recs    map[sflow.DataFormat]prometheus.Counter
 	unknown map[sflow.UnknownCount]prometheus.Counter
 
@@ -77,8 +82,8 @@ type worker struct {
 func newWorker(c *Collector) *worker {
 	return &worker{
 		c:       c,
-		agents:  map[agentKey]*agentState{},
-		senders: map[netip.Addr]decodeErrorMetrics{},
+		agents:  newAgentTable(c.stateBudget, c.metrics.stateBytes, c.metrics.stateEvictions),
+		senders: map[netip.Addr]*decodeErrorMetrics{},
 		recs:    map[sflow.DataFormat]prometheus.Counter{},
 		unknown: map[sflow.UnknownCount]prometheus.Counter{},
 		body:    make([]byte, 0, 4096),
@@ -101,9 +106,7 @@ func (w *worker) Handle(p *receiver.Packet) {
 		if errors.As(err, &de) {
 			reason = de.Reason
 		}
-		if c, ok := w.sender(p.Src.Addr())[reason]; ok {
-			c.Inc()
-		}
+		w.sender(p.Src.Addr()).inc(reason)
 		m.lossDecode.Inc()
 		return
 	}
@@ -113,7 +116,7 @@ func (w *worker) Handle(p *receiver.Packet) {
 	}
 	st, restarted := w.track(agentKey{agent, dg.SubAgentID}, dg, p.Received)
 	if restarted {
-		w.rates.Forget(dg.AgentAddr, dg.SubAgentID)
+		st.rates.Reset()
 	}
 	for _, u := range dg.Unknown {
 		w.unknownCounter(u).Add(float64(u.Count))
@@ -168,7 +171,7 @@ func (w *worker) Handle(p *receiver.Packet) {
 		}
 		for j, rec := range w.crecs {
 			var rates *flowdoc.Rates
-			r, ok := w.rates.For(rec, dg, c, restarted)
+			r, ok := st.rates.For(rec, dg, c, restarted)
 			if ok {
 				rates = &r
 			}
@@ -205,6 +208,7 @@ func (w *worker) Handle(p *receiver.Packet) {
 			w.c.docsDiscardTenant.Inc()
 		}
 	}
+	w.agents.charge(st)
 	m.decodeDuration.Observe(time.Since(start).Seconds())
 	if len(w.docs) >= w.c.cfg.Batch {
 		w.flush()
@@ -293,14 +297,11 @@ func (w *worker) flush() {
 // track updates the agent's datagram sequence state. It returns the state
 // and whether the agent restarted.
 func (w *worker) track(k agentKey, dg *sflow.Datagram, now time.Time) (*agentState, bool) {
-	st, ok := w.agents[k]
+	st, ok := w.agents.get(k)
 	boot := flowdoc.BootTime(now, dg.UptimeMS)
 	if !ok {
-		if len(w.agents) >= 4*w.c.cfg.MaxAgents {
-			clear(w.agents) // hostile senders inventing agents: start over
-		}
-		st = &agentState{m: w.c.agentMetrics(k), sources: map[sourceKey]sourceState{}}
-		w.agents[k] = st
+		st = &agentState{m: w.c.agentMetrics(k)}
+		w.agents.add(k, st)
 		st.seq, st.uptimeMS, st.bootMS = dg.Sequence, dg.UptimeMS, boot
 		st.m.datagrams.Inc()
 		st.m.lastSeen.Set(float64(now.UnixMilli()) / 1000)
@@ -339,7 +340,7 @@ func (w *worker) track(k agentKey, dg *sflow.Datagram, now time.Time) (*agentSta
 func (w *worker) sample(st *agentState, kind uint8, typ, index, seq, drops uint32, hasDrops bool) {
 	k := sourceKey{kind, typ, index}
 	prev, ok := st.sources[k]
-	if !ok && len(st.sources) >= maxSources {
+	if !ok && len(st.sources) >= w.agents.perAgent {
 		clear(st.sources)
 	}
 	st.sources[k] = sourceState{seq: seq, drops: drops}
@@ -356,11 +357,15 @@ func (w *worker) sample(st *agentState, kind uint8, typ, index, seq, drops uint3
 	}
 }
 
-func (w *worker) sender(a netip.Addr) decodeErrorMetrics {
+// sender returns the decode error series of a sender. Only senders with
+// their own series (at most MaxAgents) are cached: the others share one.
+func (w *worker) sender(a netip.Addr) *decodeErrorMetrics {
 	d, ok := w.senders[a]
 	if !ok {
-		d = w.c.senderMetrics(a)
-		w.senders[a] = d
+		var own bool
+		if d, own = w.c.senderMetrics(a); own {
+			w.senders[a] = d
+		}
 	}
 	return d
 }

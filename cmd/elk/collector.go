@@ -13,8 +13,9 @@ import (
 
 func newCollectorCmd() *cobra.Command {
 	var (
-		cfg     collector.Config
-		outputs []string
+		cfg      collector.Config
+		outputs  []string
+		stateMiB int
 	)
 	cmd := &cobra.Command{
 		Use:   "collector",
@@ -43,6 +44,7 @@ closes the outputs, and exits 0.`,
 			if err != nil {
 				return err
 			}
+			cfg.StateMemory = stateMiB << 20
 			c, err := collector.New(cfg, collector.Deps{Logger: log, Registry: reg, Sinks: sinks})
 			if err != nil {
 				for _, s := range sinks {
@@ -67,6 +69,8 @@ closes the outputs, and exits 0.`,
 	f.BoolVar(&cfg.DropWhenFull, "drop-when-full", false, "drop datagrams when a worker's queue is full instead of letting the socket buffer absorb the burst")
 	f.DurationVar(&cfg.FlushInterval, "flush-interval", 0, "how often outputs are flushed (default 1s)")
 	f.IntVar(&cfg.MaxAgents, "max-agents", 10000, "agents with their own metric series; more share the \"_other\" series")
+	f.IntVar(&stateMiB, "state-memory", collector.DefaultStateMemory>>20,
+		"MiB of agent state to remember (sequences, sources, counters); the least recently heard agents are forgotten beyond it")
 	_ = cmd.MarkFlagRequired("output")
 	return cmd
 }

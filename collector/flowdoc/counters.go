@@ -109,14 +109,11 @@ func (t *RateTracker) update(k rateKey, uptimeMS uint32, restarted bool, vals *[
 	return r
 }
 
-// Forget drops everything remembered about an agent (after a restart).
-func (t *RateTracker) Forget(agent netip.Addr, subAgent uint32) {
-	for k := range t.m {
-		if k.agent == agent && k.subAgent == subAgent {
-			delete(t.m, k)
-		}
-	}
-}
+// Len is the number of sources and record types remembered.
+func (t *RateTracker) Len() int { return len(t.m) }
+
+// Reset forgets everything.
+func (t *RateTracker) Reset() { clear(t.m) }
 
 func sum32(vs ...uint32) (uint64, bool) {
 	var s uint64

@@ -61,7 +61,7 @@ type Config struct {
 	// Sockets is the number of SO_REUSEPORT sockets (and reader
 	// goroutines); 0 means 2.
 	Sockets int
-	// Workers is the number of worker goroutines; 0 means 2.
+	// Workers is the number of worker goroutines; 0 means DefaultWorkers.
 	Workers int
 	// Queue is the total queue capacity in datagrams, split evenly among
 	// workers; 0 means 8192.
@@ -121,6 +121,9 @@ type metrics struct {
 	lossQueue   prometheus.Counter
 }
 
+// DefaultWorkers is the number of workers when Config.Workers is 0.
+const DefaultWorkers = 2
+
 // New binds the sockets (so the address is in use when New returns) and
 // prepares the queues; Run starts reading.
 func New(cfg Config, deps Deps) (*Receiver, error) {
@@ -128,7 +131,7 @@ func New(cfg Config, deps Deps) (*Receiver, error) {
 		cfg.Sockets = 2
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 2
+		cfg.Workers = DefaultWorkers
 	}
 	if cfg.Queue <= 0 {
 		cfg.Queue = 8192
