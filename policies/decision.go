@@ -1,7 +1,9 @@
 package policies
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +50,17 @@ type Reading struct {
 	Missing bool   `json:"missing,omitempty"`
 	Stale   bool   `json:"stale,omitempty"`
 	Error   string `json:"error,omitempty"` // the source's error
+}
+
+// MarshalJSON writes a NaN or ±Inf value (which the sources already turn
+// into missing data) as a missing reading, so a journal never fails to
+// encode.
+func (r Reading) MarshalJSON() ([]byte, error) {
+	type plain Reading
+	if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
+		r.Value, r.Missing = 0, true
+	}
+	return json.Marshal(plain(r))
 }
 
 // Vote is one check's recommendation.
