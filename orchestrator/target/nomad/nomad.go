@@ -1,8 +1,9 @@
 // Package nomad runs blueprint entities on a Nomad cluster: one service job
-// per entity ("<app>-<entity>"), counts changed through the job scale API,
-// health read from deployments and allocations. The client honors
-// NOMAD_ADDR, NOMAD_TOKEN, NOMAD_NAMESPACE, NOMAD_REGION and the NOMAD_CA*/
-// NOMAD_CLIENT_* TLS settings.
+// per entity (JobID: "<app>-<entity>" with each '-' of the app doubled),
+// counts changed through the job scale API, health read from deployments
+// and allocations. The client honors NOMAD_ADDR, NOMAD_TOKEN,
+// NOMAD_NAMESPACE, NOMAD_REGION and the NOMAD_CA*/NOMAD_CLIENT_* TLS
+// settings.
 package nomad
 
 import (
@@ -256,7 +257,7 @@ func (t *Target) Remove(ctx context.Context, app, entity string) error {
 // List returns the entities of app that run as jobs.
 func (t *Target) List(ctx context.Context, app string) ([]string, error) {
 	q := qo(ctx)
-	q.Prefix = app + "-"
+	q.Prefix = jobPrefix(app)
 	jobs, _, err := t.c.Jobs().ListOptions(&api.JobListOptions{Fields: &api.JobListFields{Meta: true}}, q)
 	if err != nil {
 		return nil, apiError("list jobs", err)

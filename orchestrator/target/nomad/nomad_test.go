@@ -472,3 +472,94 @@ func TestForeignJobIsNeverTouched(t *testing.T) {
 		})
 	}
 }
+
+// TestDashedNamesGetTheirOwnJobs: app "web" entity "api-db" and app
+// "web-api" entity "db", which both used to be job "web-api-db" (so one's
+// deploy overwrote the other and one's undeploy purged the other), get
+// different jobs and services, and removing either leaves the other.
+func TestDashedNamesGetTheirOwnJobs(t *testing.T) {
+	spec := func(app, entity string) target.Spec {
+		s := demoSpec()
+		s.App, s.Entity = app, entity
+		s.Tags = []string{"app=" + app, "entity=" + entity}
+		s.Meta = map[string]string{"app": app, "entity": entity}
+		return s
+	}
+	type pair struct{ app, entity, job string }
+	web := pair{"web", "api-db", "web-api-db"} // no dash in the app: the name is unchanged
+	webAPI := pair{"web-api", "db", "web--api-db"}
+	for _, tc := range []struct {
+		name          string
+		remove, stays pair
+	}{
+		{"remove web-api/db", webAPI, web},
+		{"remove web/api-db", web, webAPI},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeNomad(t)
+			c, err := api.NewClient(&api.Config{Address: f.URL()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tg, err := New(Config{Client: c, PollInterval: 10 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			for _, p := range []pair{web, webAPI} {
+				if err := tg.Apply(ctx, spec(p.app, p.entity)); err != nil {
+					t.Fatalf("apply %s/%s: %v", p.app, p.entity, err)
+				}
+			}
+			if got, want := f.ids(), []string{webAPI.job, web.job}; !slices.Equal(got, want) {
+				t.Fatalf("jobs after deploying both: %v, want %v", got, want)
+			}
+			for _, p := range []pair{web, webAPI} {
+				if m := f.meta(p.job); m[MetaApp] != p.app || m[MetaEntity] != p.entity {
+					t.Errorf("job %s meta %v, want %s/%s", p.job, m, p.app, p.entity)
+				}
+				job, err := tg.Job(spec(p.app, p.entity))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if *job.ID != p.job || job.TaskGroups[0].Services[0].Name != p.job {
+					t.Errorf("%s/%s: job %s service %s, want both %s", p.app, p.entity, *job.ID, job.TaskGroups[0].Services[0].Name, p.job)
+				}
+				if got, err := tg.List(ctx, p.app); err != nil || !slices.Equal(got, []string{p.entity}) {
+					t.Errorf("list %s: %v %v, want [%s]", p.app, got, err, p.entity)
+				}
+			}
+
+			if err := tg.Remove(ctx, tc.remove.app, tc.remove.entity); err != nil {
+				t.Fatalf("remove %s/%s: %v", tc.remove.app, tc.remove.entity, err)
+			}
+			if got := f.ids(); !slices.Equal(got, []string{tc.stays.job}) {
+				t.Errorf("jobs after removing %s/%s: %v, want only %s", tc.remove.app, tc.remove.entity, got, tc.stays.job)
+			}
+			if !slices.Equal(f.deletes, []string{tc.remove.job}) {
+				t.Errorf("purged %v, want only %s", f.deletes, tc.remove.job)
+			}
+			if got, err := tg.List(ctx, tc.stays.app); err != nil || !slices.Equal(got, []string{tc.stays.entity}) {
+				t.Errorf("list %s after the removal: %v %v, want [%s]", tc.stays.app, got, err, tc.stays.entity)
+			}
+			if got, err := tg.List(ctx, tc.remove.app); err != nil || len(got) != 0 {
+				t.Errorf("list %s after the removal: %v %v, want none", tc.remove.app, got, err)
+			}
+			// Removing again is a no-op and still leaves the other job.
+			if err := tg.Remove(ctx, tc.remove.app, tc.remove.entity); err != nil {
+				t.Errorf("second remove: %v", err)
+			}
+			if got := f.ids(); !slices.Equal(got, []string{tc.stays.job}) {
+				t.Errorf("jobs after removing twice: %v", got)
+			}
+		})
+	}
+}
+
+func TestJobRejectsEntityStartingWithDash(t *testing.T) {
+	s := demoSpec()
+	s.Entity = "-x"
+	if _, err := Job(s, JobOptions{}); err == nil || !strings.Contains(err.Error(), `entity "-x" must not start with '-'`) {
+		t.Errorf("got %v, want a refusal of the entity name", err)
+	}
+}
