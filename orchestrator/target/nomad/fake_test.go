@@ -10,6 +10,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
 
 	"github.com/elk-project/elk/orchestrator/internal/replay"
 )
@@ -119,4 +122,27 @@ func (f *fakeNomad) meta(id string) map[string]string {
 	var job struct{ Meta map[string]string }
 	json.Unmarshal(f.jobs[id], &job)
 	return job.Meta
+}
+
+// put registers a job as an earlier elk would have: ID and elk meta only.
+func (f *fakeNomad) put(id, app, entity string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	data, _ := json.Marshal(map[string]any{"ID": id, "Name": id, "Type": "service",
+		"Meta": map[string]string{MetaApp: app, MetaEntity: entity}})
+	f.jobs[id] = data
+}
+
+// newFakeTarget returns a target talking to a new fakeNomad.
+func newFakeTarget(t *testing.T) (*fakeNomad, *Target) {
+	f := newFakeNomad(t)
+	c, err := api.NewClient(&api.Config{Address: f.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := New(Config{Client: c, PollInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, tg
 }

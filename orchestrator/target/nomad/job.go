@@ -44,6 +44,14 @@ func JobID(app, entity string) string { return discovery.ServiceName(app, entity
 // "web-" begins "web--api-db" too, so callers check the meta).
 func jobPrefix(app string) string { return JobID(app, "") }
 
+// oldJobID is the ID elk gave app/entity's job before JobID doubled the
+// app's dashes: the plain "<app>-<entity>", which another app/entity may
+// share. It differs from JobID only for apps with a '-'; a job under it is
+// app/entity's only when its meta says so. The target finds such jobs so
+// that they are listed, removed, and replaced by JobID's on the next
+// deploy instead of left running.
+func oldJobID(app, entity string) string { return app + "-" + entity }
+
 // JobOptions shape the jobs rendered from specs.
 type JobOptions struct {
 	// Datacenters the jobs may run in; default ["*"].

@@ -496,15 +496,7 @@ func TestDashedNamesGetTheirOwnJobs(t *testing.T) {
 		{"remove web/api-db", web, webAPI},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeNomad(t)
-			c, err := api.NewClient(&api.Config{Address: f.URL()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			tg, err := New(Config{Client: c, PollInterval: 10 * time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
+			f, tg := newFakeTarget(t)
 			ctx := context.Background()
 			for _, p := range []pair{web, webAPI} {
 				if err := tg.Apply(ctx, spec(p.app, p.entity)); err != nil {
@@ -554,6 +546,83 @@ func TestDashedNamesGetTheirOwnJobs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOldJobIDs: a job an earlier elk registered under the plain
+// "<app>-<entity>" of an app with a '-' is listed, removed, and replaced by
+// the new job on the next Apply; a job under that ID whose meta names
+// another entity (web/api-db's "web-api-db") is never touched.
+func TestOldJobIDs(t *testing.T) {
+	spec := demoSpec()
+	spec.App, spec.Entity = "web-api", "db"
+	ctx := context.Background()
+
+	t.Run("listed, not found, replaced on apply", func(t *testing.T) {
+		f, tg := newFakeTarget(t)
+		f.put("web-api-db", "web-api", "db")
+		if got, err := tg.List(ctx, "web-api"); err != nil || !slices.Equal(got, []string{"db"}) {
+			t.Errorf("list web-api: %v %v, want [db] from the old job", got, err)
+		}
+		// Not found under its name, so a deploy recreates it.
+		if _, err := tg.Status(ctx, "web-api", "db"); !errors.Is(err, target.ErrNotFound) {
+			t.Errorf("status: %v, want ErrNotFound", err)
+		}
+		if err := tg.Apply(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.ids(); !slices.Equal(got, []string{"web--api-db"}) {
+			t.Errorf("jobs after apply: %v, want only web--api-db", got)
+		}
+		if !slices.Equal(f.deletes, []string{"web-api-db"}) {
+			t.Errorf("purged %v, want the old web-api-db", f.deletes)
+		}
+		if got, err := tg.List(ctx, "web-api"); err != nil || !slices.Equal(got, []string{"db"}) {
+			t.Errorf("list web-api after apply: %v %v, want [db] once", got, err)
+		}
+	})
+
+	t.Run("removed", func(t *testing.T) {
+		f, tg := newFakeTarget(t)
+		f.put("web-api-db", "web-api", "db")
+		if err := tg.Remove(ctx, "web-api", "db"); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.ids(); len(got) != 0 {
+			t.Errorf("jobs after remove: %v, want none", got)
+		}
+		// Both names at once (an old and a new elk side by side): both go.
+		f.put("web-api-db", "web-api", "db")
+		if err := tg.Apply(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		f.put("web-api-db", "web-api", "db")
+		if err := tg.Remove(ctx, "web-api", "db"); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.ids(); len(got) != 0 {
+			t.Errorf("jobs after removing both: %v, want none", got)
+		}
+	})
+
+	t.Run("another entity's job under the old ID", func(t *testing.T) {
+		f, tg := newFakeTarget(t)
+		f.put("web-api-db", "web", "api-db")
+		if got, err := tg.List(ctx, "web-api"); err != nil || len(got) != 0 {
+			t.Errorf("list web-api: %v %v, want none", got, err)
+		}
+		if err := tg.Apply(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		if err := tg.Remove(ctx, "web-api", "db"); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.ids(); !slices.Equal(got, []string{"web-api-db"}) || f.meta("web-api-db")[MetaApp] != "web" {
+			t.Errorf("jobs: %v (web-api-db meta %v), want web/api-db's job untouched", got, f.meta("web-api-db"))
+		}
+		if !slices.Equal(f.deletes, []string{"web--api-db"}) {
+			t.Errorf("purged %v, want only web-api/db's own web--api-db", f.deletes)
+		}
+	})
 }
 
 func TestJobRejectsEntityStartingWithDash(t *testing.T) {
