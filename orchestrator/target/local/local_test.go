@@ -353,7 +353,10 @@ func TestRestartAdoptsProcesses(t *testing.T) {
 	}
 }
 
-func TestRegistersInstances(t *testing.T) {
+// newRegisteringTarget returns a target registering its instances in an
+// embedded registry that checks them every 100ms.
+func newRegisteringTarget(t *testing.T) (*embedded.Registry, *local.Target) {
+	t.Helper()
 	reg := embedded.New(embedded.Config{CheckInterval: 100 * time.Millisecond}, nil)
 	t.Cleanup(reg.Close)
 	tg, err := local.New(local.Config{StateDir: t.TempDir(), Registry: reg, RegistryURL: "http://127.0.0.1:1"}, nil)
@@ -361,6 +364,11 @@ func TestRegistersInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(tg.Close)
+	return reg, tg
+}
+
+func TestRegistersInstances(t *testing.T) {
+	reg, tg := newRegisteringTarget(t)
 	deploy(t, tg, helperSpec("demo", "web", 2))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -390,13 +398,7 @@ func TestRegistersInstances(t *testing.T) {
 // removal deregistered the other. They now have their own service names
 // and instance IDs, and removing one leaves the other registered.
 func TestDashedNamesRegisterApart(t *testing.T) {
-	reg := embedded.New(embedded.Config{CheckInterval: 100 * time.Millisecond}, nil)
-	t.Cleanup(reg.Close)
-	tg, err := local.New(local.Config{StateDir: t.TempDir(), Registry: reg, RegistryURL: "http://127.0.0.1:1"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tg.Close)
+	reg, tg := newRegisteringTarget(t)
 	deploy(t, tg, helperSpec("web", "api-db", 1))
 	deploy(t, tg, helperSpec("web-api", "db", 1))
 	want := map[string]string{"web-api-db-0": "web-api-db", "web--api-db-0": "web--api-db"}

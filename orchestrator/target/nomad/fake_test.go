@@ -10,9 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/hashicorp/nomad/api"
 
 	"github.com/elk-project/elk/orchestrator/internal/replay"
 )
@@ -136,13 +133,5 @@ func (f *fakeNomad) put(id, app, entity string) {
 // newFakeTarget returns a target talking to a new fakeNomad.
 func newFakeTarget(t *testing.T) (*fakeNomad, *Target) {
 	f := newFakeNomad(t)
-	c, err := api.NewClient(&api.Config{Address: f.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg, err := New(Config{Client: c, PollInterval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f, tg
+	return f, newTargetAt(t, f.URL())
 }

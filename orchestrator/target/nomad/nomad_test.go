@@ -18,9 +18,12 @@ import (
 	"github.com/elk-project/elk/orchestrator/target"
 )
 
-func newTarget(t *testing.T, r *replay.Server) *Target {
+func newTarget(t *testing.T, r *replay.Server) *Target { return newTargetAt(t, r.URL()) }
+
+// newTargetAt returns a target talking to the Nomad at url.
+func newTargetAt(t *testing.T, url string) *Target {
 	t.Helper()
-	c, err := api.NewClient(&api.Config{Address: r.URL()})
+	c, err := api.NewClient(&api.Config{Address: url})
 	if err != nil {
 		t.Fatal(err)
 	}
