@@ -32,6 +32,12 @@ func TestBadFixtures(t *testing.T) {
 			`1:7: name: "../../etc;rm -rf" must be lower-case letters`,
 			`3:9: entities[0].id: "Collector_1" must be lower-case`,
 		}},
+		{"application name with --", "app-name-double-dash.yaml", []string{
+			`3:7: name: "web--api" must not contain "--" (job and service names write each '-' of an application name as "--")`,
+		}},
+		{"escaped service name too long", "service-name-too-long.yaml", []string{
+			`5:9: collector: job and service name "a--b--c--d--e--f--g--h--i--j--k--l--m--n--o--p--q--r--s--t-collector" is longer than 63 characters`,
+		}},
 		{"bad policy", "policy-bad.yaml", []string{`15:17: check "rate".strategy.target-value: unknown field "tolerance"`}},
 		{"all errors at once", "many.yaml", []string{
 			`2:9: target: "kubernetes" is not local or nomad`,
@@ -183,6 +189,25 @@ func TestValidName(t *testing.T) {
 		if err := ValidName(tc.name); (err == nil) != tc.ok {
 			t.Errorf("ValidName(%q) = %v, want ok=%v", tc.name, err, tc.ok)
 		}
+	}
+}
+
+func TestValidAppName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"demo", true}, {"tenant-acme", true}, {"a-b-c", true},
+		{"web--api", false}, {"a---b", false}, {"-a", false}, {"a-", false}, {"", false},
+	} {
+		if err := ValidAppName(tc.name); (err == nil) != tc.ok {
+			t.Errorf("ValidAppName(%q) = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+	// Entity and tenant names may contain "--": only the application's
+	// dashes are escaped.
+	if err := ValidName("a--b"); err != nil {
+		t.Errorf("ValidName(%q) = %v, want nil", "a--b", err)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/elk-project/elk/orchestrator/discovery"
 )
 
 // FuzzLoad feeds arbitrary bytes to the loader: it must never panic, and
@@ -33,6 +35,9 @@ func FuzzLoad(f *testing.F) {
 			}
 			return
 		}
+		if ValidAppName(app.Name) != nil {
+			t.Fatalf("accepted a bad application name %q", app.Name)
+		}
 		order := app.TopoOrder()
 		if len(order) != len(app.Entities) {
 			t.Fatalf("topological order has %d of %d entities", len(order), len(app.Entities))
@@ -47,6 +52,9 @@ func FuzzLoad(f *testing.F) {
 			seen[e.ID] = true
 			if ValidName(e.ID) != nil || e.Count < 0 || e.Count > MaxCount {
 				t.Fatalf("accepted a bad entity %+v", e)
+			}
+			if name := discovery.ServiceName(app.Name, e.ID); len(name) > MaxNameLen {
+				t.Fatalf("accepted the service name %q, longer than %d", name, MaxNameLen)
 			}
 		}
 	})

@@ -13,11 +13,13 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/elk-project/elk/orchestrator/discovery"
 	"github.com/elk-project/elk/policies"
 )
 
-// MaxNameLen bounds application and entity names; "<app>-<entity>" (the job
-// and service name) must fit a DNS label.
+// MaxNameLen bounds application and entity names; the job and service name
+// of an entity, discovery.ServiceName(app, entity), must fit a DNS label
+// too.
 const MaxNameLen = 63
 
 var nameRe = regexp.MustCompile(`^[a-z]([a-z0-9-]*[a-z0-9])?$`)
@@ -33,6 +35,21 @@ func ValidName(name string) error {
 		return fmt.Errorf("%q is longer than %d characters", truncate(name), MaxNameLen)
 	case !nameRe.MatchString(name):
 		return fmt.Errorf("%q must be lower-case letters, digits and '-', start with a letter and not end with '-'", truncate(name))
+	}
+	return nil
+}
+
+// ValidAppName reports why name is not a valid application name: a
+// ValidName without "--", or nil. Job and service names write each '-' of
+// the application name as "--" (discovery.ServiceName); they stay apart
+// without this rule, but with it a "--" in one always stands for a single
+// '-' of the application's name.
+func ValidAppName(name string) error {
+	if err := ValidName(name); err != nil {
+		return err
+	}
+	if strings.Contains(name, "--") {
+		return fmt.Errorf("%q must not contain \"--\" (job and service names write each '-' of an application name as \"--\")", truncate(name))
 	}
 	return nil
 }
@@ -258,7 +275,12 @@ func (p *parser) app(n *yaml.Node) *Application {
 		return app
 	}
 	if v := f["name"]; v != nil {
-		app.Name = p.name(v, "name")
+		if app.Name = p.name(v, "name"); app.Name != "" {
+			if err := ValidAppName(app.Name); err != nil {
+				p.at(v, "name: %v", err)
+				app.Name = ""
+			}
+		}
 	} else {
 		p.at(n, "blueprint: name is required")
 	}
@@ -337,8 +359,8 @@ func (p *parser) entity(app *Application, n *yaml.Node, i int, tenants map[strin
 	if v := f["id"]; v != nil {
 		e.ID = p.name(v, what+".id")
 		if e.ID != "" {
-			if app.Name != "" && len(app.Name)+1+len(e.ID) > MaxNameLen {
-				p.at(v, "%s: %q-%q is longer than %d characters", what, app.Name, e.ID, MaxNameLen)
+			if name := discovery.ServiceName(app.Name, e.ID); app.Name != "" && len(name) > MaxNameLen {
+				p.at(v, "%s: job and service name %q is longer than %d characters", what, name, MaxNameLen)
 			}
 		}
 	} else {

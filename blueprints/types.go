@@ -75,7 +75,7 @@ var types = map[string]TypeInfo{
 		"kafka":         {KindRef, "Kafka entity to consume from"},
 		"elasticsearch": {KindRef, "Elasticsearch entity to write to"},
 		"topic":         {KindString, "Kafka topic (default flows)"},
-		"group":         {KindString, "consumer group (default <app>-<entity>)"},
+		"group":         {KindString, "consumer group (default: the entity's service name, <app>-<entity> with each - of <app> doubled)"},
 		"extra_args":    {KindStrings, "additional command-line arguments"},
 	}},
 	TypeESExporter: {Name: TypeESExporter, Help: "Elasticsearch metrics exporter (elk agent es-exporter)", Config: map[string]Field{

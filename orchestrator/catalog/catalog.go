@@ -43,7 +43,8 @@ type Options struct {
 	DataDir string
 	// ServiceHost returns the host at which an entity's instances are
 	// reached from other entities. Default: 127.0.0.1 on the local target,
-	// the Consul DNS name "<app>-<entity>.service.consul" on Nomad.
+	// the Consul DNS name of the entity's service,
+	// discovery.ServiceName(app, entity)+".service.consul", on Nomad.
 	ServiceHost func(app, entity string) string
 	// Images overrides the default container image per type.
 	Images map[string]string
@@ -376,7 +377,7 @@ func (b *builder) image(typ string) string {
 }
 
 func (b *builder) dataDir() string {
-	return filepath.Join(b.opts.DataDir, b.app.Name+"-"+b.e.ID+"-${instance}")
+	return filepath.Join(b.opts.DataDir, discovery.ServiceName(b.app.Name, b.e.ID)+"-${instance}")
 }
 
 func (b *builder) elasticsearch() error {
@@ -386,7 +387,7 @@ func (b *builder) elasticsearch() error {
 	b.spec.Health = target.Health{HTTPPath: "/_cluster/health", Port: "http", Interval: 10 * time.Second, Timeout: 5 * time.Second}
 	b.spec.Env["ES_JAVA_OPTS"] = "-Xms" + heap + " -Xmx" + heap
 	settings := []string{"discovery.type=single-node", "xpack.security.enabled=false",
-		"cluster.name=" + b.app.Name + "-" + b.e.ID, "http.port=" + strconv.Itoa(port)}
+		"cluster.name=" + discovery.ServiceName(b.app.Name, b.e.ID), "http.port=" + strconv.Itoa(port)}
 	if b.local() {
 		bin, err := b.installed("Elasticsearch", "elasticsearch")
 		if err != nil {

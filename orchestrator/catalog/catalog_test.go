@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"errors"
+	"maps"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -175,5 +176,76 @@ entities:
 	}
 	if s.MemoryMB != 64 || s.CPUMHz != 100 || s.Env["A"] != "b" || s.Meta["tenant"] != "acme" || !slices.Contains(s.Tags, "tenant=acme") {
 		t.Errorf("spec %+v", s)
+	}
+}
+
+// TestDashedAppNamesStayApart: app "web" entity "api-db" and app "web-api"
+// entity "db" used to share "web-api-db" as Consul DNS name, Elasticsearch
+// cluster name and data directory; every name the catalog derives from an
+// entity now comes from discovery.ServiceName and differs.
+func TestDashedAppNamesStayApart(t *testing.T) {
+	bp := func(app, es string) *blueprints.Application {
+		a, err := blueprints.Parse(app+".yaml", []byte(`name: `+app+`
+entities:
+  - id: `+es+`
+    type: elasticsearch
+  - id: ui
+    type: kibana
+    config: {elasticsearch: `+es+`}
+  - id: kafka
+    type: kafka
+  - id: ingest
+    type: ingest
+    config: {elasticsearch: `+es+`}
+  - id: metrics
+    type: prometheus
+    config: {scrape: [ingest]}
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	web, webAPI := bp("web", "api-db"), bp("web-api", "db")
+	installed := func(name string) (string, error) { return "/opt/bin/" + name, nil }
+	for _, tc := range []struct {
+		name       string
+		opts       Options
+		web, other []string // fragments of the specs of web's and web-api's entities
+	}{
+		{"nomad", Options{Target: blueprints.TargetNomad, ElkBinary: "/opt/elk"},
+			[]string{"web-api-db.service.consul:9200", "cluster.name=web-api-db", "--group web-ingest", "services: ['web-ingest']"},
+			[]string{"web--api-db.service.consul:9200", "cluster.name=web--api-db", "--group web--api-ingest", "services: ['web--api-ingest']"}},
+		{"local", Options{Target: blueprints.TargetLocal, ElkBinary: "/opt/elk", LookPath: installed, DataDir: "/var/lib/elk"},
+			[]string{"path.data=/var/lib/elk/web-api-db-${instance}", "cluster.name=web-api-db", "/var/lib/elk/web-kafka-${instance}/logs", "prometheus/web-ingest?"},
+			[]string{"path.data=/var/lib/elk/web--api-db-${instance}", "cluster.name=web--api-db", "/var/lib/elk/web--api-kafka-${instance}/logs", "prometheus/web--api-ingest?"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := func(app *blueprints.Application) string {
+				specs, err := Specs(app, tc.opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var sb strings.Builder
+				for _, s := range specs {
+					sb.WriteString(strings.Join(s.Command, " ") + "\n")
+					for _, k := range slices.Sorted(maps.Keys(s.Env)) {
+						sb.WriteString(k + "=" + s.Env[k] + "\n")
+					}
+				}
+				return sb.String()
+			}
+			a, b := text(web), text(webAPI)
+			for _, w := range tc.web {
+				if !strings.Contains(a, w) {
+					t.Errorf("web's specs lack %q:\n%s", w, a)
+				}
+			}
+			for _, w := range tc.other {
+				if !strings.Contains(b, w) {
+					t.Errorf("web-api's specs lack %q:\n%s", w, b)
+				}
+			}
+		})
 	}
 }

@@ -16,7 +16,9 @@ import (
 
 	"github.com/elk-project/elk/orchestrator"
 	"github.com/elk-project/elk/orchestrator/client"
+	"github.com/elk-project/elk/orchestrator/discovery"
 	"github.com/elk-project/elk/orchestrator/server"
+	"github.com/elk-project/elk/orchestrator/target/nomad"
 )
 
 // nomadGet decodes GET NOMAD_ADDR+path into out and returns the status.
@@ -124,7 +126,7 @@ entities:
 	// collector's sample rate, read from its metrics port found in
 	// Nomad's service registry, becomes non-zero.
 	var svcs []struct{ ServiceName, Address string }
-	if code := nomadGet(t, "/v1/service/"+app+"-collector", &svcs); code != http.StatusOK || len(svcs) != 1 {
+	if code := nomadGet(t, "/v1/service/"+discovery.ServiceName(app, "collector"), &svcs); code != http.StatusOK || len(svcs) != 1 {
 		t.Fatalf("collector service in Nomad's registry: status %d, %d instance(s)", code, len(svcs))
 	}
 	deadline := time.Now().Add(45 * time.Second)
@@ -153,7 +155,7 @@ entities:
 			t.Fatal(err)
 		}
 		e := entity(s, "collector")
-		n := runningAllocs(t, app+"-collector")
+		n := runningAllocs(t, nomad.JobID(app, "collector"))
 		if e.Desired == 3 && e.Healthy == 3 && n == 3 {
 			t.Logf("collector scaled to 3: %d running allocations in Nomad", n)
 			break
@@ -171,8 +173,8 @@ entities:
 	t.Logf("undeployed: %v", removed)
 	for _, ent := range []string{"collector", "agent"} {
 		var job struct{ Stop bool }
-		if code := nomadGet(t, "/v1/job/"+app+"-"+ent, &job); code != http.StatusNotFound && !job.Stop {
-			t.Errorf("job %s-%s still registered after undeploy (status %d)", app, ent, code)
+		if code := nomadGet(t, "/v1/job/"+nomad.JobID(app, ent), &job); code != http.StatusNotFound && !job.Stop {
+			t.Errorf("job %s still registered after undeploy (status %d)", nomad.JobID(app, ent), code)
 		}
 	}
 	if _, err := c.App(bg, app); err == nil {

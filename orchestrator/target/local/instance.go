@@ -64,7 +64,7 @@ type pidFile struct {
 func (t *Target) newInstance(e *entity, index int, prev map[string]int) (*instance, error) {
 	in := &instance{
 		t: t, spec: cloneSpec(e.spec), hash: e.hash, index: index,
-		id:  fmt.Sprintf("%s-%s-%d", e.key.app, e.key.entity, index),
+		id:  discovery.InstanceID(e.key.app, e.key.entity, index),
 		dir: e.dir, ports: map[string]int{}, state: "pending",
 		stopCh: make(chan struct{}), done: make(chan struct{}),
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/elk-project/elk/orchestrator/discovery"
 	"github.com/elk-project/elk/orchestrator/discovery/embedded"
 	"github.com/elk-project/elk/orchestrator/target"
 	"github.com/elk-project/elk/orchestrator/target/local"
@@ -351,7 +353,10 @@ func TestRestartAdoptsProcesses(t *testing.T) {
 	}
 }
 
-func TestRegistersInstances(t *testing.T) {
+// newRegisteringTarget returns a target registering its instances in an
+// embedded registry that checks them every 100ms.
+func newRegisteringTarget(t *testing.T) (*embedded.Registry, *local.Target) {
+	t.Helper()
 	reg := embedded.New(embedded.Config{CheckInterval: 100 * time.Millisecond}, nil)
 	t.Cleanup(reg.Close)
 	tg, err := local.New(local.Config{StateDir: t.TempDir(), Registry: reg, RegistryURL: "http://127.0.0.1:1"}, nil)
@@ -359,6 +364,11 @@ func TestRegistersInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(tg.Close)
+	return reg, tg
+}
+
+func TestRegistersInstances(t *testing.T) {
+	reg, tg := newRegisteringTarget(t)
 	deploy(t, tg, helperSpec("demo", "web", 2))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -379,6 +389,42 @@ func TestRegistersInstances(t *testing.T) {
 	}
 	if ss := reg.All(); len(ss) != 0 {
 		t.Errorf("registrations left after remove: %v", ss)
+	}
+}
+
+// TestDashedNamesRegisterApart: app "web" entity "api-db" and app
+// "web-api" entity "db" used to register instances under the same IDs
+// ("web-api-db-0"), so one's registration replaced the other's and one's
+// removal deregistered the other. They now have their own service names
+// and instance IDs, and removing one leaves the other registered.
+func TestDashedNamesRegisterApart(t *testing.T) {
+	reg, tg := newRegisteringTarget(t)
+	deploy(t, tg, helperSpec("web", "api-db", 1))
+	deploy(t, tg, helperSpec("web-api", "db", 1))
+	want := map[string]string{"web-api-db-0": "web-api-db", "web--api-db-0": "web--api-db"}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := map[string]string{}
+		for _, s := range reg.All() {
+			got[s.ID] = s.Name
+		}
+		if maps.Equal(got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("registrations (id: name) %v, want %v", got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := tg.Remove(context.Background(), "web-api", "db"); err != nil {
+		t.Fatal(err)
+	}
+	ss := reg.All()
+	if len(ss) != 1 || ss[0].ID != "web-api-db-0" || ss[0].Name != discovery.ServiceName("web", "api-db") {
+		t.Errorf("registrations after removing web-api/db: %+v, want only web/api-db's", ss)
+	}
+	if st, err := tg.Status(context.Background(), "web", "api-db"); err != nil || st.Running != 1 {
+		t.Errorf("web/api-db after removing web-api/db: %+v %v, want 1 running", st, err)
 	}
 }
 

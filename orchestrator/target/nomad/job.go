@@ -35,8 +35,22 @@ const (
 // MaxCount is the scaling block's maximum when the spec gives none.
 const MaxCount = 1000
 
-// JobID is the id of the job running app/entity.
+// JobID is the id of the job running app/entity: its service name,
+// discovery.ServiceName(app, entity), which no other app/entity shares
+// ("web"+"api-db" is "web-api-db", "web-api"+"db" is "web--api-db").
 func JobID(app, entity string) string { return discovery.ServiceName(app, entity) }
+
+// jobPrefix begins the ID of every job of app (and of some other apps':
+// "web-" begins "web--api-db" too, so callers check the meta).
+func jobPrefix(app string) string { return JobID(app, "") }
+
+// oldJobID is the ID elk gave app/entity's job before JobID doubled the
+// app's dashes: the plain "<app>-<entity>", which another app/entity may
+// share. It differs from JobID only for apps with a '-'; a job under it is
+// app/entity's only when its meta says so. The target finds such jobs so
+// that they are listed, removed, and replaced by JobID's on the next
+// deploy instead of left running.
+func oldJobID(app, entity string) string { return app + "-" + entity }
 
 // JobOptions shape the jobs rendered from specs.
 type JobOptions struct {
@@ -105,7 +119,7 @@ func interpolate(s string, spec target.Spec, o JobOptions) string {
 	})
 }
 
-// Job renders the Nomad job that runs spec: one job "<app>-<entity>" with
+// Job renders the Nomad job that runs spec: one job JobID(app, entity) with
 // one group and one task (raw_exec for commands, docker for images), a
 // scaling block, the ports, and a service registration with its check.
 func Job(spec target.Spec, o JobOptions) (*api.Job, error) {
@@ -244,6 +258,11 @@ func validate(spec target.Spec) error {
 	var errs []error
 	if spec.App == "" || spec.Entity == "" {
 		errs = append(errs, errors.New("app and entity are required"))
+	}
+	if strings.HasPrefix(spec.Entity, "-") {
+		// Job IDs stay apart only for entities that start with another
+		// character (see discovery.ServiceName).
+		errs = append(errs, fmt.Errorf("entity %q must not start with '-'", spec.Entity))
 	}
 	if len(spec.Command) == 0 && spec.Image == "" {
 		errs = append(errs, errors.New("a command or an image is required"))

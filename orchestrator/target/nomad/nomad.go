@@ -1,8 +1,9 @@
 // Package nomad runs blueprint entities on a Nomad cluster: one service job
-// per entity ("<app>-<entity>"), counts changed through the job scale API,
-// health read from deployments and allocations. The client honors
-// NOMAD_ADDR, NOMAD_TOKEN, NOMAD_NAMESPACE, NOMAD_REGION and the NOMAD_CA*/
-// NOMAD_CLIENT_* TLS settings.
+// per entity (JobID: "<app>-<entity>" with each '-' of the app doubled),
+// counts changed through the job scale API, health read from deployments
+// and allocations. The client honors NOMAD_ADDR, NOMAD_TOKEN,
+// NOMAD_NAMESPACE, NOMAD_REGION and the NOMAD_CA*/NOMAD_CLIENT_* TLS
+// settings.
 package nomad
 
 import (
@@ -12,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -171,13 +173,20 @@ func (t *Target) Plan(ctx context.Context, spec target.Spec) (string, error) {
 }
 
 // Apply registers the job of spec unless the registered job already runs
-// this spec and count.
+// this spec and count. When there is no job under JobID yet, the entity's
+// job under its old ID (oldJobID) is purged first: the entity then moves
+// to its new job and service name, on the same ports.
 func (t *Target) Apply(ctx context.Context, spec target.Spec) error {
 	job, err := t.Job(spec)
 	if err != nil {
 		return err
 	}
 	cur, err := t.job(ctx, spec.App, spec.Entity)
+	if errors.Is(err, target.ErrNotFound) {
+		if err := t.removeOld(ctx, spec.App, spec.Entity); err != nil {
+			return err
+		}
+	}
 	switch {
 	case err == nil:
 		if cur.Meta[MetaSpec] == job.Meta[MetaSpec] && len(cur.TaskGroups) == 1 &&
@@ -237,36 +246,66 @@ func (t *Target) Scale(ctx context.Context, app, entity string, req target.Scale
 	return nil
 }
 
-// Remove deregisters and purges the job; an unknown job is not an error.
+// Remove deregisters and purges the job, and the entity's job under its
+// old ID (oldJobID) if there is one; an unknown job is not an error.
 func (t *Target) Remove(ctx context.Context, app, entity string) error {
 	id := JobID(app, entity)
-	switch _, err := t.job(ctx, app, entity); {
-	case errors.Is(err, ErrForeignJob):
+	if _, err := t.job(ctx, app, entity); errors.Is(err, ErrForeignJob) {
 		return err
-	case err != nil && status(err) == http.StatusNotFound:
-		return nil
 	}
 	_, _, err := t.c.Jobs().Deregister(id, true, wo(ctx))
 	if err != nil && status(err) != http.StatusNotFound {
 		return apiError(fmt.Sprintf("deregister job %q", id), err)
 	}
+	return t.removeOld(ctx, app, entity)
+}
+
+// removeOld purges app/entity's job registered under oldJobID by an elk
+// that did not double the app's dashes. A job there whose meta names
+// another entity is that entity's (web/api-db's "web-api-db" is not
+// web-api/db's old job) and is left alone.
+func (t *Target) removeOld(ctx context.Context, app, entity string) error {
+	old := oldJobID(app, entity)
+	if old == JobID(app, entity) {
+		return nil
+	}
+	job, _, err := t.c.Jobs().Info(old, qo(ctx))
+	switch {
+	case status(err) == http.StatusNotFound:
+		return nil
+	case err != nil:
+		return apiError(fmt.Sprintf("read job %q", old), err)
+	case owned(job, app, entity) != nil:
+		return nil
+	}
+	if _, _, err := t.c.Jobs().Deregister(old, true, wo(ctx)); err != nil && status(err) != http.StatusNotFound {
+		return apiError(fmt.Sprintf("deregister job %q", old), err)
+	}
+	t.log.Info("removed the job registered under the entity's old name", "job", old, "app", app, "entity", entity, "new_job", JobID(app, entity))
 	return nil
 }
 
-// List returns the entities of app that run as jobs.
+// List returns the entities of app that run as jobs, including jobs under
+// their old IDs (oldJobID).
 func (t *Target) List(ctx context.Context, app string) ([]string, error) {
-	q := qo(ctx)
-	q.Prefix = app + "-"
-	jobs, _, err := t.c.Jobs().ListOptions(&api.JobListOptions{Fields: &api.JobListFields{Meta: true}}, q)
-	if err != nil {
-		return nil, apiError("list jobs", err)
+	prefixes := []string{jobPrefix(app)}
+	if old := oldJobID(app, ""); old != prefixes[0] {
+		prefixes = append(prefixes, old)
 	}
 	out := []string{}
-	for _, j := range jobs {
-		if j.Stop || j.Meta[MetaApp] != app || j.Meta[MetaEntity] == "" {
-			continue
+	for _, prefix := range prefixes {
+		q := qo(ctx)
+		q.Prefix = prefix
+		jobs, _, err := t.c.Jobs().ListOptions(&api.JobListOptions{Fields: &api.JobListFields{Meta: true}}, q)
+		if err != nil {
+			return nil, apiError("list jobs", err)
 		}
-		out = append(out, j.Meta[MetaEntity])
+		for _, j := range jobs {
+			if j.Stop || j.Meta[MetaApp] != app || j.Meta[MetaEntity] == "" || slices.Contains(out, j.Meta[MetaEntity]) {
+				continue
+			}
+			out = append(out, j.Meta[MetaEntity])
+		}
 	}
 	sort.Strings(out)
 	return out, nil

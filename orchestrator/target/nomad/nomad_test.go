@@ -18,9 +18,12 @@ import (
 	"github.com/elk-project/elk/orchestrator/target"
 )
 
-func newTarget(t *testing.T, r *replay.Server) *Target {
+func newTarget(t *testing.T, r *replay.Server) *Target { return newTargetAt(t, r.URL()) }
+
+// newTargetAt returns a target talking to the Nomad at url.
+func newTargetAt(t *testing.T, url string) *Target {
 	t.Helper()
-	c, err := api.NewClient(&api.Config{Address: r.URL()})
+	c, err := api.NewClient(&api.Config{Address: url})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,5 +473,165 @@ func TestForeignJobIsNeverTouched(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDashedNamesGetTheirOwnJobs: app "web" entity "api-db" and app
+// "web-api" entity "db", which both used to be job "web-api-db" (so one's
+// deploy overwrote the other and one's undeploy purged the other), get
+// different jobs and services, and removing either leaves the other.
+func TestDashedNamesGetTheirOwnJobs(t *testing.T) {
+	spec := func(app, entity string) target.Spec {
+		s := demoSpec()
+		s.App, s.Entity = app, entity
+		s.Tags = []string{"app=" + app, "entity=" + entity}
+		s.Meta = map[string]string{"app": app, "entity": entity}
+		return s
+	}
+	type pair struct{ app, entity, job string }
+	web := pair{"web", "api-db", "web-api-db"} // no dash in the app: the name is unchanged
+	webAPI := pair{"web-api", "db", "web--api-db"}
+	for _, tc := range []struct {
+		name          string
+		remove, stays pair
+	}{
+		{"remove web-api/db", webAPI, web},
+		{"remove web/api-db", web, webAPI},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, tg := newFakeTarget(t)
+			ctx := context.Background()
+			for _, p := range []pair{web, webAPI} {
+				if err := tg.Apply(ctx, spec(p.app, p.entity)); err != nil {
+					t.Fatalf("apply %s/%s: %v", p.app, p.entity, err)
+				}
+			}
+			if got, want := f.ids(), []string{webAPI.job, web.job}; !slices.Equal(got, want) {
+				t.Fatalf("jobs after deploying both: %v, want %v", got, want)
+			}
+			for _, p := range []pair{web, webAPI} {
+				if m := f.meta(p.job); m[MetaApp] != p.app || m[MetaEntity] != p.entity {
+					t.Errorf("job %s meta %v, want %s/%s", p.job, m, p.app, p.entity)
+				}
+				job, err := tg.Job(spec(p.app, p.entity))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if *job.ID != p.job || job.TaskGroups[0].Services[0].Name != p.job {
+					t.Errorf("%s/%s: job %s service %s, want both %s", p.app, p.entity, *job.ID, job.TaskGroups[0].Services[0].Name, p.job)
+				}
+				if got, err := tg.List(ctx, p.app); err != nil || !slices.Equal(got, []string{p.entity}) {
+					t.Errorf("list %s: %v %v, want [%s]", p.app, got, err, p.entity)
+				}
+			}
+
+			if err := tg.Remove(ctx, tc.remove.app, tc.remove.entity); err != nil {
+				t.Fatalf("remove %s/%s: %v", tc.remove.app, tc.remove.entity, err)
+			}
+			if got := f.ids(); !slices.Equal(got, []string{tc.stays.job}) {
+				t.Errorf("jobs after removing %s/%s: %v, want only %s", tc.remove.app, tc.remove.entity, got, tc.stays.job)
+			}
+			if !slices.Equal(f.deletes, []string{tc.remove.job}) {
+				t.Errorf("purged %v, want only %s", f.deletes, tc.remove.job)
+			}
+			if got, err := tg.List(ctx, tc.stays.app); err != nil || !slices.Equal(got, []string{tc.stays.entity}) {
+				t.Errorf("list %s after the removal: %v %v, want [%s]", tc.stays.app, got, err, tc.stays.entity)
+			}
+			if got, err := tg.List(ctx, tc.remove.app); err != nil || len(got) != 0 {
+				t.Errorf("list %s after the removal: %v %v, want none", tc.remove.app, got, err)
+			}
+			// Removing again is a no-op and still leaves the other job.
+			if err := tg.Remove(ctx, tc.remove.app, tc.remove.entity); err != nil {
+				t.Errorf("second remove: %v", err)
+			}
+			if got := f.ids(); !slices.Equal(got, []string{tc.stays.job}) {
+				t.Errorf("jobs after removing twice: %v", got)
+			}
+		})
+	}
+}
+
+// TestOldJobIDs: a job an earlier elk registered under the plain
+// "<app>-<entity>" of an app with a '-' is listed, removed, and replaced by
+// the new job on the next Apply; a job under that ID whose meta names
+// another entity (web/api-db's "web-api-db") is never touched.
+func TestOldJobIDs(t *testing.T) {
+	spec := demoSpec()
+	spec.App, spec.Entity = "web-api", "db"
+	ctx := context.Background()
+
+	t.Run("listed, not found, replaced on apply", func(t *testing.T) {
+		f, tg := newFakeTarget(t)
+		f.put("web-api-db", "web-api", "db")
+		if got, err := tg.List(ctx, "web-api"); err != nil || !slices.Equal(got, []string{"db"}) {
+			t.Errorf("list web-api: %v %v, want [db] from the old job", got, err)
+		}
+		// Not found under its name, so a deploy recreates it.
+		if _, err := tg.Status(ctx, "web-api", "db"); !errors.Is(err, target.ErrNotFound) {
+			t.Errorf("status: %v, want ErrNotFound", err)
+		}
+		if err := tg.Apply(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.ids(); !slices.Equal(got, []string{"web--api-db"}) {
+			t.Errorf("jobs after apply: %v, want only web--api-db", got)
+		}
+		if !slices.Equal(f.deletes, []string{"web-api-db"}) {
+			t.Errorf("purged %v, want the old web-api-db", f.deletes)
+		}
+		if got, err := tg.List(ctx, "web-api"); err != nil || !slices.Equal(got, []string{"db"}) {
+			t.Errorf("list web-api after apply: %v %v, want [db] once", got, err)
+		}
+	})
+
+	t.Run("removed", func(t *testing.T) {
+		f, tg := newFakeTarget(t)
+		f.put("web-api-db", "web-api", "db")
+		if err := tg.Remove(ctx, "web-api", "db"); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.ids(); len(got) != 0 {
+			t.Errorf("jobs after remove: %v, want none", got)
+		}
+		// Both names at once (an old and a new elk side by side): both go.
+		f.put("web-api-db", "web-api", "db")
+		if err := tg.Apply(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		f.put("web-api-db", "web-api", "db")
+		if err := tg.Remove(ctx, "web-api", "db"); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.ids(); len(got) != 0 {
+			t.Errorf("jobs after removing both: %v, want none", got)
+		}
+	})
+
+	t.Run("another entity's job under the old ID", func(t *testing.T) {
+		f, tg := newFakeTarget(t)
+		f.put("web-api-db", "web", "api-db")
+		if got, err := tg.List(ctx, "web-api"); err != nil || len(got) != 0 {
+			t.Errorf("list web-api: %v %v, want none", got, err)
+		}
+		if err := tg.Apply(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		if err := tg.Remove(ctx, "web-api", "db"); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.ids(); !slices.Equal(got, []string{"web-api-db"}) || f.meta("web-api-db")[MetaApp] != "web" {
+			t.Errorf("jobs: %v (web-api-db meta %v), want web/api-db's job untouched", got, f.meta("web-api-db"))
+		}
+		if !slices.Equal(f.deletes, []string{"web--api-db"}) {
+			t.Errorf("purged %v, want only web-api/db's own web--api-db", f.deletes)
+		}
+	})
+}
+
+func TestJobRejectsEntityStartingWithDash(t *testing.T) {
+	s := demoSpec()
+	s.Entity = "-x"
+	if _, err := Job(s, JobOptions{}); err == nil || !strings.Contains(err.Error(), `entity "-x" must not start with '-'`) {
+		t.Errorf("got %v, want a refusal of the entity name", err)
 	}
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // FromRegistry finds an entity's /metrics endpoints through discovery: each
-// healthy instance of "<app>-<entity>" is scraped at
+// healthy instance of discovery.ServiceName(app, entity) is scraped at
 // http://ADDRESS:PORT/metrics, where PORT is the instance's meta
 // "port_<portName>" (how targets publish named ports, e.g. port_metrics)
 // or else its registered port.
