@@ -250,7 +250,10 @@ func (t *Target) Scale(ctx context.Context, app, entity string, req target.Scale
 // old ID (oldJobID) if there is one; an unknown job is not an error.
 func (t *Target) Remove(ctx context.Context, app, entity string) error {
 	id := JobID(app, entity)
-	if _, err := t.job(ctx, app, entity); errors.Is(err, ErrForeignJob) {
+	// Only a job that is this entity's (running or stopped) or none at
+	// all is deregistered: a foreign job, or one that cannot be read, is
+	// left alone.
+	if _, err := t.job(ctx, app, entity); err != nil && !errors.Is(err, target.ErrNotFound) {
 		return err
 	}
 	_, _, err := t.c.Jobs().Deregister(id, true, wo(ctx))

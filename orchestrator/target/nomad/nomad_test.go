@@ -476,6 +476,22 @@ func TestForeignJobIsNeverTouched(t *testing.T) {
 	}
 }
 
+// TestRemoveLeavesAJobItCannotRead: when Nomad fails to answer whose job
+// it is, Remove reports it and deregisters nothing.
+func TestRemoveLeavesAJobItCannotRead(t *testing.T) {
+	r := newReplay(t)
+	r.OnStatus("GET /v1/job/demo-collector", http.StatusInternalServerError, "rpc error: no leader")
+	tg := newTarget(t, r)
+	if err := tg.Remove(context.Background(), "demo", "collector"); err == nil {
+		t.Error("Remove with the job unreadable: no error")
+	}
+	for _, q := range r.All() {
+		if q.Method != http.MethodGet {
+			t.Errorf("a write reached Nomad: %s %s", q.Method, q.Path)
+		}
+	}
+}
+
 // TestDashedNamesGetTheirOwnJobs: app "web" entity "api-db" and app
 // "web-api" entity "db", which both used to be job "web-api-db" (so one's
 // deploy overwrote the other and one's undeploy purged the other), get
