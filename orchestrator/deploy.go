@@ -108,6 +108,7 @@ func specDiff(a, b target.Spec) []string {
 	add("type", a.Type, b.Type)
 	add("command", a.Command, b.Command)
 	add("env", a.Env, b.Env)
+	add("secrets", a.Secrets, b.Secrets)
 	add("image", a.Image, b.Image)
 	add("ports", a.Ports, b.Ports)
 	add("resources", [2]int{a.CPUMHz, a.MemoryMB}, [2]int{b.CPUMHz, b.MemoryMB})
@@ -255,11 +256,25 @@ func (e *Engine) loadJournal(ctx context.Context, app string) (*Journal, uint64,
 	if err := json.Unmarshal(b, &j); err != nil {
 		return nil, 0, fmt.Errorf("decode journal of %q: %w", app, err)
 	}
+	if j.App, err = e.appSecrets(j.App, e.cfg.Keyring.OpenMap); err == nil {
+		j.Previous, err = specSecrets(j.Previous, e.cfg.Keyring.OpenMap)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("journal of %q: %w", app, err)
+	}
 	return &j, idx, nil
 }
 
 func (e *Engine) saveJournal(ctx context.Context, j *Journal) error {
-	b, err := json.Marshal(j)
+	sealed := *j
+	var err error
+	if sealed.App, err = e.appSecrets(j.App, e.cfg.Keyring.SealMap); err == nil {
+		sealed.Previous, err = specSecrets(j.Previous, e.cfg.Keyring.SealMap)
+	}
+	if err != nil {
+		return fmt.Errorf("save deploy journal of %q: %w", j.App.Name, err)
+	}
+	b, err := json.Marshal(&sealed)
 	if err != nil {
 		return err
 	}

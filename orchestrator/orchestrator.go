@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/elk-project/elk/orchestrator/kv"
+	"github.com/elk-project/elk/orchestrator/secrets"
 	"github.com/elk-project/elk/orchestrator/target"
 )
 
@@ -62,6 +63,9 @@ type Config struct {
 	// MaxInstances caps every count the engine sets, whoever asks: an
 	// operator's scale, a policy, a deploy (default DefaultMaxInstances).
 	MaxInstances int
+	// Keyring seals the entities' secrets in the KV; without one they are
+	// stored as they are.
+	Keyring *secrets.Keyring
 }
 
 // DefaultMaxInstances is the default server-wide cap on an entity's count,
@@ -297,6 +301,36 @@ func (a *App) entity(id string) (Entity, bool) {
 	return a.Entities[i], true
 }
 
+// appSecrets returns a copy of app whose entities' secrets went through
+// f (the keyring's SealMap before storing, OpenMap after loading).
+func (e *Engine) appSecrets(app App, f func(map[string]string) (map[string]string, error)) (App, error) {
+	app.Entities = slices.Clone(app.Entities)
+	for i := range app.Entities {
+		s := &app.Entities[i].Spec
+		var err error
+		if s.Secrets, err = f(s.Secrets); err != nil {
+			return App{}, fmt.Errorf("entity %s: %w", s.Entity, err)
+		}
+	}
+	return app, nil
+}
+
+// specSecrets is appSecrets for a map of specs.
+func specSecrets(specs map[string]target.Spec, f func(map[string]string) (map[string]string, error)) (map[string]target.Spec, error) {
+	if specs == nil {
+		return nil, nil
+	}
+	out := make(map[string]target.Spec, len(specs))
+	for id, s := range specs {
+		var err error
+		if s.Secrets, err = f(s.Secrets); err != nil {
+			return nil, fmt.Errorf("entity %s: %w", id, err)
+		}
+		out[id] = s
+	}
+	return out, nil
+}
+
 func (e *Engine) stateKey(app string) string   { return e.cfg.Prefix + "apps/" + app }
 func (e *Engine) journalKey(app string) string { return e.cfg.Prefix + "journal/" + app }
 
@@ -332,11 +366,19 @@ func (e *Engine) loadState(ctx context.Context, app string) (*State, uint64, err
 	if err := json.Unmarshal(b, &st); err != nil {
 		return nil, 0, fmt.Errorf("decode state of %q: %w", app, err)
 	}
+	if st.App, err = e.appSecrets(st.App, e.cfg.Keyring.OpenMap); err != nil {
+		return nil, 0, fmt.Errorf("state of %q: %w", app, err)
+	}
 	return &st, idx, nil
 }
 
 func (e *Engine) saveState(ctx context.Context, st *State) error {
-	b, err := json.Marshal(st)
+	sealed := *st
+	var err error
+	if sealed.App, err = e.appSecrets(st.App, e.cfg.Keyring.SealMap); err != nil {
+		return fmt.Errorf("save state of %q: %w", st.App.Name, err)
+	}
+	b, err := json.Marshal(&sealed)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/elk-project/elk/blueprints"
 	"github.com/elk-project/elk/blueprints/library"
 	"github.com/elk-project/elk/orchestrator/catalog"
+	"github.com/elk-project/elk/orchestrator/secrets"
 	"github.com/elk-project/elk/orchestrator/target/nomad"
 )
 
@@ -225,7 +226,7 @@ func newBlueprintRenderCmd() *cobra.Command {
 		Short: "Print the Nomad jobs a blueprint deploys, as JSON, in start order",
 		Long: `Print the Nomad jobs (the JSON the Nomad API takes) that deploying FILE on
 the nomad target would register, one per entity, in start order. Nothing is
-submitted.`,
+submitted. Secrets (credentials taken out of output URLs) show as REDACTED.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			app, err := library.Load(args[0])
@@ -246,6 +247,7 @@ submitted.`,
 			opts := nomad.JobOptions{ServiceProvider: provider, Datacenters: datacenters, RegistryURL: registry}
 			jobs := make([]*api.Job, 0, len(specs))
 			for _, s := range specs {
+				s.Secrets = secrets.RedactMap(s.Secrets) // shown, not submitted
 				job, err := nomad.Job(s, opts)
 				if err != nil {
 					return err

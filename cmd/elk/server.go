@@ -39,10 +39,10 @@ func newLogger(level string) (*slog.Logger, error) {
 
 func newServerCmd() *cobra.Command {
 	var (
-		targetName, listen, stateDir, prom, logLevel, elkBinary, disc string
-		maxInstances                                                  int
-		wait                                                          time.Duration
-		sec                                                           apiSecurity
+		targetName, listen, stateDir, prom, logLevel, elkBinary, disc, keyring string
+		maxInstances                                                           int
+		wait                                                                   time.Duration
+		sec                                                                    apiSecurity
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -79,7 +79,7 @@ deploy only onto a Nomad cluster with one client node.`,
 				})
 			case "nomad":
 				st, err = server.NewNomad(server.NomadConfig{
-					Listen: listen, ElkBinary: elkBinary, Discovery: disc, StateDir: stateDir,
+					Listen: listen, ElkBinary: elkBinary, Discovery: disc, StateDir: stateDir, Keyring: keyring,
 					Prometheus: prom, WaitTimeout: wait, MaxInstances: maxInstances, Logger: log, Security: security,
 				})
 			default:
@@ -99,6 +99,7 @@ deploy only onto a Nomad cluster with one client node.`,
 	f.StringVar(&stateDir, "state-dir", defaultStateDir(), "directory for state, process logs and pid files (local target; nomad target with --discovery nomad)")
 	f.StringVar(&disc, "discovery", "", "nomad target: where services and state live: consul (default when CONSUL_HTTP_ADDR is set) or nomad (Nomad's service registry and --state-dir; single server)")
 	f.StringVar(&elkBinary, "elk-binary", "elk", "path of the elk binary on the Nomad client nodes (nomad target)")
+	f.StringVar(&keyring, "keyring", "", "nomad target: key file sealing entity secrets in the state (created 0600 if missing; default STATE_DIR/keyring with --discovery nomad; with consul give every server the same file)")
 	f.StringVar(&prom, "prometheus", "", "Prometheus URL answering the policies' PromQL checks (optional)")
 	f.DurationVar(&wait, "wait-timeout", 2*time.Minute, "how long a deploy waits for an entity to become healthy")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")

@@ -268,10 +268,10 @@ func (b *builder) output(o string) string {
 }
 
 // credentialsToEnv moves user:password out of an Elasticsearch URL into the
-// child's environment (ELASTICSEARCH_USERNAME, ELASTICSEARCH_PASSWORD, which
-// the sink reads), so they never appear on a command line (ps) or in a
-// Nomad job's arguments. One set of credentials per entity: a second,
-// different one stays in its URL.
+// spec's secrets (ELASTICSEARCH_USERNAME, ELASTICSEARCH_PASSWORD, which the
+// sink reads from its environment), so they never appear on a command line
+// (ps), in a Nomad job's arguments or in a state file in the clear. One set
+// of credentials per entity: a second, different one stays in its URL.
 func (b *builder) credentialsToEnv(raw string) string {
 	base, query, _ := strings.Cut(raw, "?")
 	u, err := url.Parse(base)
@@ -280,13 +280,18 @@ func (b *builder) credentialsToEnv(raw string) string {
 	}
 	user := u.User.Username()
 	pass, _ := u.User.Password()
-	if (b.spec.Env["ELASTICSEARCH_USERNAME"] != "" && b.spec.Env["ELASTICSEARCH_USERNAME"] != user) ||
-		(b.spec.Env["ELASTICSEARCH_PASSWORD"] != "" && b.spec.Env["ELASTICSEARCH_PASSWORD"] != pass) {
+	sec := b.spec.Secrets
+	if (sec["ELASTICSEARCH_USERNAME"] != "" && sec["ELASTICSEARCH_USERNAME"] != user) ||
+		(sec["ELASTICSEARCH_PASSWORD"] != "" && sec["ELASTICSEARCH_PASSWORD"] != pass) {
 		return raw
 	}
-	b.spec.Env["ELASTICSEARCH_USERNAME"] = user
+	if sec == nil {
+		sec = map[string]string{}
+		b.spec.Secrets = sec
+	}
+	sec["ELASTICSEARCH_USERNAME"] = user
 	if pass != "" {
-		b.spec.Env["ELASTICSEARCH_PASSWORD"] = pass
+		sec["ELASTICSEARCH_PASSWORD"] = pass
 	}
 	u.User = nil
 	if query != "" {

@@ -37,8 +37,11 @@ entities:
 			if !strings.Contains(args, "--output elasticsearch:https://es.example:9200?index_prefix=x") {
 				t.Errorf("output lost its URL or options: %s", args)
 			}
-			if s.Env["ELASTICSEARCH_USERNAME"] != "elk" || s.Env["ELASTICSEARCH_PASSWORD"] != "s3cret-pw" {
-				t.Errorf("env %v lacks the credentials", s.Env)
+			if s.Secrets["ELASTICSEARCH_USERNAME"] != "elk" || s.Secrets["ELASTICSEARCH_PASSWORD"] != "s3cret-pw" {
+				t.Errorf("secrets lack the credentials (env %v)", s.Env)
+			}
+			if _, ok := s.Env["ELASTICSEARCH_PASSWORD"]; ok {
+				t.Errorf("the password is in the plain environment: %v", s.Env)
 			}
 		})
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/elk-project/elk/orchestrator/discovery/embedded"
 	"github.com/elk-project/elk/orchestrator/discovery/nomadsvc"
 	"github.com/elk-project/elk/orchestrator/kv"
+	"github.com/elk-project/elk/orchestrator/secrets"
 	"github.com/elk-project/elk/orchestrator/statedir"
 	"github.com/elk-project/elk/orchestrator/target"
 	"github.com/elk-project/elk/orchestrator/target/local"
@@ -74,7 +75,9 @@ func (c BlueprintCompiler) Compile(filename string, data []byte) (orchestrator.A
 		}
 		return orchestrator.App{}, err
 	}
-	app := orchestrator.App{Name: bp.Name, Source: string(data)}
+	// The text is kept for the policies and for reference; the specs
+	// carry the credentials (sealed), the text only their redaction.
+	app := orchestrator.App{Name: bp.Name, Source: secrets.RedactText(string(data))}
 	for _, s := range specs {
 		var deps []string
 		if e := bp.Entity(s.Entity); e != nil {
@@ -139,6 +142,10 @@ func (s scaler) Scale(ctx context.Context, app, entity string, count int, d poli
 	return s.e.Scale(ctx, app, entity, count, orchestrator.ScaleOptions{
 		Source: orchestrator.SourcePolicy, Reason: d.Message(), Meta: d.Meta()})
 }
+
+// KeyringFile is the key file in a server's state directory that seals the
+// entities' secrets (mode 0600; keep it out of backups of the rest).
+const KeyringFile = "keyring"
 
 // LocalConfig configures a server running the local target.
 type LocalConfig struct {
@@ -222,16 +229,20 @@ func newLocal(cfg LocalConfig) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	keys, err := secrets.LoadOrCreate(filepath.Join(cfg.StateDir, KeyringFile))
+	if err != nil {
+		return nil, err
+	}
 	reg := embedded.New(embedded.Config{}, log.With("component", "registry"))
 	tg, err := local.New(local.Config{
-		StateDir: filepath.Join(cfg.StateDir, "local"), RegistryURL: addr, Registry: reg, ElkBinary: cfg.ElkBinary,
+		StateDir: filepath.Join(cfg.StateDir, "local"), RegistryURL: addr, Registry: reg, ElkBinary: cfg.ElkBinary, Keyring: keys,
 	}, log.With("component", "local"))
 	if err != nil {
 		reg.Close()
 		return nil, err
 	}
 	st, err := assemble(tg, kv, reg, reg.Handler(), BlueprintCompiler{Options: catalog.Options{Target: blueprints.TargetLocal, ElkBinary: cfg.ElkBinary}},
-		cfg.Prometheus, orchestrator.Config{WaitTimeout: cfg.WaitTimeout, MaxInstances: cfg.MaxInstances}, cfg.Security, log)
+		cfg.Prometheus, orchestrator.Config{WaitTimeout: cfg.WaitTimeout, MaxInstances: cfg.MaxInstances, Keyring: keys}, cfg.Security, log)
 	if err != nil {
 		tg.Close()
 		reg.Close()
@@ -401,6 +412,11 @@ type NomadConfig struct {
 	Discovery string
 	// StateDir holds the KV state with DiscoveryNomad.
 	StateDir string
+	// Keyring is the key file that seals secrets in the state (with
+	// DiscoveryNomad default StateDir/keyring; with DiscoveryConsul every
+	// server needs the same file, and without one secrets are stored as
+	// they are, readable by whoever may read elk/ in Consul KV).
+	Keyring string
 	// Prometheus, if set, answers the policies' PromQL checks.
 	Prometheus  string
 	WaitTimeout time.Duration
@@ -462,8 +478,16 @@ func newNomadConsul(cfg NomadConfig, log *slog.Logger) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	var keys *secrets.Keyring
+	if cfg.Keyring != "" {
+		if keys, err = secrets.LoadOrCreate(cfg.Keyring); err != nil {
+			return nil, err
+		}
+	} else {
+		log.Warn("no --keyring: entity secrets (output credentials) are stored in Consul KV as they are")
+	}
 	st, err := assemble(tg, kv, reg, nil, BlueprintCompiler{Options: catalog.Options{Target: blueprints.TargetNomad, ElkBinary: cfg.ElkBinary}},
-		cfg.Prometheus, orchestrator.Config{WaitTimeout: cfg.WaitTimeout, MaxInstances: cfg.MaxInstances}, cfg.Security, log)
+		cfg.Prometheus, orchestrator.Config{WaitTimeout: cfg.WaitTimeout, MaxInstances: cfg.MaxInstances, Keyring: keys}, cfg.Security, log)
 	if err != nil {
 		return nil, err
 	}
@@ -497,6 +521,13 @@ func newNomadNativeLocked(cfg NomadConfig, log *slog.Logger) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Keyring == "" {
+		cfg.Keyring = filepath.Join(cfg.StateDir, KeyringFile)
+	}
+	keys, err := secrets.LoadOrCreate(cfg.Keyring)
+	if err != nil {
+		return nil, err
+	}
 	comp := BlueprintCompiler{
 		Options: catalog.Options{Target: blueprints.TargetNomad, ElkBinary: cfg.ElkBinary,
 			ServiceHost: func(string, string) string { return nodeAddress }},
@@ -515,7 +546,7 @@ func newNomadNativeLocked(cfg NomadConfig, log *slog.Logger) (*Stack, error) {
 			return nil
 		},
 	}
-	st, err := assemble(tg, kv, reg, nil, comp, cfg.Prometheus, orchestrator.Config{WaitTimeout: cfg.WaitTimeout, MaxInstances: cfg.MaxInstances}, cfg.Security, log)
+	st, err := assemble(tg, kv, reg, nil, comp, cfg.Prometheus, orchestrator.Config{WaitTimeout: cfg.WaitTimeout, MaxInstances: cfg.MaxInstances, Keyring: keys}, cfg.Security, log)
 	if err != nil {
 		return nil, err
 	}

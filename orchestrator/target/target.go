@@ -27,6 +27,10 @@ type Spec struct {
 	// placeholders that the target expands per instance.
 	Command []string
 	Env     map[string]string
+	// Secrets are environment variables whose values are credentials:
+	// instances get them like Env, and they are never written down in the
+	// clear (sealed in state files and KV, redacted where shown).
+	Secrets map[string]string
 	// Image is the container image used by targets that run containers.
 	Image string
 	// Ports are named ports each instance needs. A port with a fixed

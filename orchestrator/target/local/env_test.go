@@ -4,11 +4,15 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/elk-project/elk/orchestrator/secrets"
 	"github.com/elk-project/elk/orchestrator/target"
+	"github.com/elk-project/elk/orchestrator/target/local"
 )
 
 // TestChildEnvironmentIsAllowListed: the server's secrets never reach a
@@ -53,5 +57,72 @@ func TestChildEnvironmentIsAllowListed(t *testing.T) {
 	}
 	if err := tg.Remove(context.Background(), "envtest", "generic"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSecretsSealedAtRest: a spec's secrets reach the child's environment,
+// are sealed in spec.json, and come back when another target restores the
+// entity with the same keyring (the child, killed meanwhile, restarts with
+// them).
+func TestSecretsSealedAtRest(t *testing.T) {
+	const secret = "pw-4e1b9a77"
+	keys, err := secrets.New([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	out := filepath.Join(t.TempDir(), "env")
+	open := func() *local.Target {
+		tg, err := local.New(local.Config{StateDir: dir, Keyring: keys, BackoffMin: 50 * time.Millisecond, GracePeriod: time.Second}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tg
+	}
+	childEnv := func() string {
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			if b, err := os.ReadFile(out); err == nil {
+				return string(b)
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("child did not write its environment")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	first := open()
+	spec := target.Spec{
+		App: "sec", Entity: "e", Type: "generic", Count: 1,
+		Command: []string{"sh", "-c", `env > "$OUT.tmp" && mv "$OUT.tmp" "$OUT" && exec sleep 3600`},
+		Env:     map[string]string{"OUT": out},
+		Secrets: map[string]string{"APP_PASSWORD": secret},
+	}
+	ctx := context.Background()
+	if err := first.Apply(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if env := childEnv(); !strings.Contains(env, "APP_PASSWORD="+secret) {
+		t.Fatalf("child environment lacks the secret:\n%s", env)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "apps", "sec", "e", "spec.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), secret) || !strings.Contains(string(b), "elk-sealed:") {
+		t.Fatalf("spec.json does not seal the secret:\n%s", b)
+	}
+	st, err := first.Status(ctx, "sec", "e")
+	if err != nil || len(st.Instances) != 1 {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+	pid, _ := strconv.Atoi(st.Instances[0].Meta["pid"])
+	first.Close()
+	os.Remove(out)
+	syscall.Kill(-pid, syscall.SIGKILL)
+
+	second := open()
+	t.Cleanup(func() { second.Remove(ctx, "sec", "e"); second.Close() })
+	if env := childEnv(); !strings.Contains(env, "APP_PASSWORD="+secret) {
+		t.Fatalf("restored child environment lacks the secret:\n%s", env)
 	}
 }

@@ -285,6 +285,9 @@ func (in *instance) start() (*exec.Cmd, <-chan error, error) {
 	for _, k := range slices.Sorted(maps.Keys(in.spec.Env)) {
 		env = append(env, k+"="+t.expand(in.spec.Env[k], in.spec, in.index, in.ports))
 	}
+	for _, k := range slices.Sorted(maps.Keys(in.spec.Secrets)) {
+		env = append(env, k+"="+in.spec.Secrets[k])
+	}
 	if err := os.MkdirAll(in.dir, 0o700); err != nil {
 		return nil, nil, err
 	}
@@ -563,6 +566,10 @@ func (t *Target) restore() error {
 		var spec target.Spec
 		if err := json.Unmarshal(b, &spec); err != nil {
 			t.log.Error("restore: entity not restored: bad spec", "path", sp, "error", err)
+			continue
+		}
+		if spec.Secrets, err = t.cfg.Keyring.OpenMap(spec.Secrets); err != nil {
+			t.log.Error("restore: entity not restored: its secrets cannot be opened with this keyring", "path", sp, "error", err)
 			continue
 		}
 		if spec.App == "" || spec.Entity == "" || spec.Count < 0 || spec.Count > maxRestoreCount || len(spec.Command) == 0 {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/elk-project/elk/orchestrator/discovery"
+	"github.com/elk-project/elk/orchestrator/secrets"
 	"github.com/elk-project/elk/orchestrator/target"
 
 	"github.com/elk-project/elk/orchestrator/statedir"
@@ -52,6 +53,9 @@ type Config struct {
 	// FailAfterRestarts makes Wait fail once an instance restarted this
 	// many times while it waits.
 	FailAfterRestarts int // default 3
+	// Keyring seals the specs' secrets in the state directory; without
+	// one they are written as they are.
+	Keyring *secrets.Keyring
 }
 
 func (c *Config) defaults() error {
@@ -611,6 +615,7 @@ func pidPath(dir string, index int) string {
 func cloneSpec(s target.Spec) target.Spec {
 	s.Command = slices.Clone(s.Command)
 	s.Env = maps.Clone(s.Env)
+	s.Secrets = maps.Clone(s.Secrets)
 	s.Ports = slices.Clone(s.Ports)
 	s.Tags = slices.Clone(s.Tags)
 	s.Meta = maps.Clone(s.Meta)
@@ -619,8 +624,14 @@ func cloneSpec(s target.Spec) target.Spec {
 
 func (t *Target) saveSpec(e *entity) error {
 	t.mu.Lock()
-	b, err := json.MarshalIndent(e.spec, "", "  ")
+	spec := e.spec
 	t.mu.Unlock()
+	sealed, err := t.cfg.Keyring.SealMap(spec.Secrets)
+	if err != nil {
+		return fmt.Errorf("save spec of %s/%s: %w", e.key.app, e.key.entity, err)
+	}
+	spec.Secrets = sealed
+	b, err := json.MarshalIndent(spec, "", "  ")
 	if err != nil {
 		return err
 	}

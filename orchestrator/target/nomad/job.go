@@ -173,10 +173,15 @@ func Job(spec target.Spec, o JobOptions) (*api.Job, error) {
 			task.Config["args"] = cmd[1:]
 		}
 	}
-	if len(spec.Env) > 0 {
+	if len(spec.Env)+len(spec.Secrets) > 0 {
 		task.Env = map[string]string{}
 		for k, v := range spec.Env {
 			task.Env[k] = interpolate(v, spec, o)
+		}
+		// Secrets reach the task's environment, not its arguments; who
+		// may read the job (its env included) is Nomad's ACL to decide.
+		for k, v := range spec.Secrets {
+			task.Env[k] = v
 		}
 	}
 	cpu, mem := spec.CPUMHz, spec.MemoryMB
