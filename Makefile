@@ -52,7 +52,7 @@ lint: ## gofmt, go vet, staticcheck when installed
 	@if command -v staticcheck >/dev/null; then staticcheck $(PKGS); else echo "staticcheck not installed: skipped"; fi
 
 check-deps: ## domain packages must not import client SDKs (only adapters may)
-	@bad=$$($(GO) list -f '{{.ImportPath}} {{join .Imports " "}}' ./blueprints/... ./policies ./orchestrator ./orchestrator/target ./orchestrator/discovery ./collector ./collector/sflow ./collector/route ./collector/flowdoc ./collector/receiver ./collector/sink ./policies/engine ./policies/simulate ./orchestrator/catalog ./orchestrator/auth ./orchestrator/statedir ./orchestrator/kv ./orchestrator/secrets ./agents/synth 2>/dev/null \
+	@bad=$$($(GO) list -f '{{.ImportPath}} {{join .Imports " "}}' ./blueprints/... ./policies ./orchestrator ./orchestrator/target ./orchestrator/discovery ./collector ./collector/sflow ./collector/route ./collector/flowdoc ./collector/receiver ./collector/sink ./collector/internal/ratelog ./policies/engine ./policies/simulate ./orchestrator/catalog ./orchestrator/auth ./orchestrator/statedir ./orchestrator/kv ./orchestrator/secrets ./agents/synth 2>/dev/null \
 	  | grep -E 'hashicorp/(nomad|consul)/api|go-elasticsearch|franz-go' || true); \
 	  if [ -n "$$bad" ]; then echo "domain package imports a client SDK:"; echo "$$bad"; exit 1; else echo "check-deps: ok"; fi
 

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/elk-project/elk/collector/internal/ratelog"
 	"github.com/elk-project/elk/collector/receiver"
 	"github.com/elk-project/elk/collector/route"
 	"github.com/elk-project/elk/collector/sink"
@@ -96,8 +97,8 @@ type Collector struct {
 
 	// writeCtx bounds sink writes: it ends ShutdownTimeout after Run's
 	// context, so a stuck output cannot hold the drain forever.
-	writeCtx   context.Context
-	lastLogged atomic.Int64 // unix nanoseconds of the last write error log
+	writeCtx     context.Context
+	writeFailLog ratelog.Limiter // "output write failed", a line a second
 
 	stateBudget int // entries per worker
 
@@ -329,15 +330,10 @@ func (c *Collector) handler() http.Handler {
 }
 
 // writeFailed counts a batch a sink did not accept and logs it, at most
-// once a second.
+// once a second (with the number of failed writes not logged since).
 func (c *Collector) writeFailed(s sink.Sink, n int, err error) {
 	c.metrics.lossSink.Add(float64(n))
-	now := time.Now().UnixNano()
-	last := c.lastLogged.Load()
-	if now-last < int64(time.Second) || !c.lastLogged.CompareAndSwap(last, now) {
-		return
-	}
-	c.log.Error("output write failed; documents lost", "output", s.Name(), "documents", n, "error", err)
+	c.writeFailLog.Error(c.log, "output write failed; documents lost", "output", s.Name(), "documents", n, "error", err)
 }
 
 // agentMetrics returns the series of an agent a worker starts to track

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/elk-project/elk/collector/internal/ratelog"
 	"github.com/elk-project/elk/collector/receiver"
 	"github.com/elk-project/elk/collector/sflow"
 	"github.com/elk-project/elk/collector/sink"
@@ -708,4 +709,63 @@ func TestDiscardSamplesBecomeDocuments(t *testing.T) {
 			t.Errorf("documents_total{dataset=sflow.discards,stream=%s} = %v, want %v", scope, n, want)
 		}
 	}
+}
+
+// TestWriteFailedLogBounded: a thousand failed writes in a burst are all
+// counted as loss but logged once, and the next line after the interval
+// says how many were left out.
+func TestWriteFailedLogBounded(t *testing.T) {
+	var buf lockedBuffer
+	c, err := New(Config{Listen: "127.0.0.1:0"}, Deps{Logger: slog.New(slog.NewTextHandler(&buf, nil)),
+		Registry: prometheus.NewRegistry(), Sinks: []sink.Sink{failing{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.recv.Run(canceled()) })
+	c.writeFailLog.Every = time.Hour
+	for range 1000 {
+		c.writeFailed(failing{}, 3, errors.New("disk on fire"))
+	}
+	var m dto.Metric
+	if err := c.metrics.lossSink.Write(&m); err != nil || m.GetCounter().GetValue() != 3000 {
+		t.Errorf("sink loss %v documents (%v), want 3000", m.GetCounter().GetValue(), err)
+	}
+	if n := strings.Count(buf.String(), "output write failed"); n != 1 {
+		t.Errorf("%d log lines for 1000 failed writes within the interval, want 1:\n%s", n, buf.String())
+	}
+	// After the interval the next line tells how many were left out.
+	buf.Reset()
+	c.writeFailLog = ratelog.Limiter{Every: 200 * time.Millisecond}
+	for range 1000 {
+		c.writeFailed(failing{}, 3, errors.New("disk on fire"))
+	}
+	time.Sleep(250 * time.Millisecond)
+	c.writeFailed(failing{}, 3, errors.New("disk on fire"))
+	out := buf.String()
+	if n := strings.Count(out, "output write failed"); n != 2 || !strings.Contains(out, "suppressed=999") {
+		t.Errorf("want 2 lines, the second with suppressed=999:\n%s", out)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *lockedBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedBuffer) Reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b.Reset()
+}
+
+func (w *lockedBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }

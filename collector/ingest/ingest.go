@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/elk-project/elk/collector/internal/ratelog"
 	"github.com/elk-project/elk/collector/sink"
 	"github.com/elk-project/elk/collector/sink/kafka"
 	"github.com/elk-project/elk/collector/sink/sinkmetrics"
@@ -63,9 +64,15 @@ type Ingest struct {
 
 	consumed  *prometheus.CounterVec
 	bad       prometheus.Counter
+	fetchErrs prometheus.Counter
 	commits   *prometheus.CounterVec
 	lag       *prometheus.GaugeVec
 	batchDocs prometheus.Observer
+
+	// fetchErrLog and skipLog limit "fetch error" and "skipping record" to
+	// a line a second each: a topic full of foreign records, or a broker
+	// failing every partition on every poll, would log per record.
+	fetchErrLog, skipLog ratelog.Limiter
 }
 
 // New validates the config and registers the metrics.
@@ -113,6 +120,10 @@ func New(cfg Config, deps Deps) (*Ingest, error) {
 		bad: sinkmetrics.Register(r, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "elk_sink_consumed_invalid_records_total",
 			Help: "Consumed Kafka records that were not elk documents (skipped).",
+		})),
+		fetchErrs: sinkmetrics.Register(r, prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "elk_sink_consumer_fetch_errors_total",
+			Help: "Errors of the ingest worker's Kafka fetches, one per partition and poll (the client retries them).",
 		})),
 		commits: sinkmetrics.Register(r, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "elk_sink_offset_commits_total",
@@ -205,24 +216,8 @@ func (in *Ingest) Run(ctx context.Context) error {
 		if fetches.IsClientClosed() {
 			return finish(0)
 		}
-		fetches.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
-				in.log.Warn("fetch error", "partition", p, "error", err)
-			}
-		})
-		docs = docs[:0]
 		b := &batch{offsets: map[string]map[int32]kgo.EpochOffset{}, done: make(chan struct{})}
-		fetches.EachRecord(func(r *kgo.Record) {
-			b.records++
-			b.advance(r)
-			d, err := kafka.Decode(r)
-			if err != nil {
-				in.bad.Inc()
-				in.log.Warn("skipping record", "error", err)
-				return
-			}
-			docs = append(docs, d)
-		})
+		docs = in.collect(fetches, b, docs[:0])
 		if b.records > 0 {
 			in.batchDocs.Observe(float64(len(docs)))
 			if len(docs) > 0 {
@@ -261,6 +256,30 @@ func (in *Ingest) Run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// collect counts and logs the fetch errors of one poll, records its
+// records in b and appends their documents to docs. Records that are not
+// elk documents are counted and skipped.
+func (in *Ingest) collect(fetches kgo.Fetches, b *batch, docs []sink.Doc) []sink.Doc {
+	fetches.EachError(func(t string, p int32, err error) {
+		if !errors.Is(err, context.Canceled) {
+			in.fetchErrs.Inc()
+			in.fetchErrLog.Warn(in.log, "fetch error", "partition", p, "error", err)
+		}
+	})
+	fetches.EachRecord(func(r *kgo.Record) {
+		b.records++
+		b.advance(r)
+		d, err := kafka.Decode(r)
+		if err != nil {
+			in.bad.Inc()
+			in.skipLog.Warn(in.log, "skipping record", "error", err)
+			return
+		}
+		docs = append(docs, d)
+	})
+	return docs
 }
 
 // pipelineDepth is how many polled batches may await the output's

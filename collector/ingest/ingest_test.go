@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/elk-project/elk/collector/sink"
 	"github.com/elk-project/elk/collector/sink/kafka"
@@ -161,3 +163,80 @@ func TestCommitsOnlyAcknowledgedBatches(t *testing.T) {
 		t.Errorf("lag gauge has %d partitions, want 2", partitions)
 	}
 }
+
+// TestSkippedAndFetchErrorsLogBounded feeds the worker's poll handling
+// 100 polls, each with 50 records that are not elk documents, 2 that are
+// and 3 failed partitions: every skipped record and fetch error is
+// counted, but each kind is logged at most once a second.
+func TestSkippedAndFetchErrorsLogBounded(t *testing.T) {
+	var mu sync.Mutex
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), nil))
+	reg := prometheus.NewRegistry()
+	in, err := New(Config{Brokers: []string{"127.0.0.1:1"}, Topic: "t", Group: "g"},
+		Deps{Sink: &recordingSink{acked: map[string]int{}}, Logger: log, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const polls, bad, good, failed = 100, 50, 2, 3
+	start := time.Now()
+	docs := 0
+	offset := int64(0)
+	for range polls {
+		var recs []*kgo.Record
+		for i := range bad + good {
+			r := &kgo.Record{Topic: "t", Partition: 0, Offset: offset, Value: []byte(`{}`)}
+			if i < good {
+				r.Headers = []kgo.RecordHeader{{Key: kafka.HeaderID, Value: []byte(fmt.Sprint("id-", offset))}}
+			}
+			offset++
+			recs = append(recs, r)
+		}
+		parts := []kgo.FetchPartition{{Partition: 0, Records: recs}}
+		for p := range failed {
+			parts = append(parts, kgo.FetchPartition{Partition: int32(p + 1), Err: errors.New("NOT_LEADER_FOR_PARTITION")})
+		}
+		b := &batch{offsets: map[string]map[int32]kgo.EpochOffset{}, done: make(chan struct{})}
+		docs += len(in.collect(kgo.Fetches{{Topics: []kgo.FetchTopic{{Topic: "t", Partitions: parts}}}}, b, nil))
+		if b.records != bad+good {
+			t.Fatalf("batch holds %d records, want %d", b.records, bad+good)
+		}
+	}
+	elapsed := time.Since(start)
+	if docs != polls*good {
+		t.Errorf("%d documents kept, want %d", docs, polls*good)
+	}
+	counter := func(name string) float64 {
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				return mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return -1
+	}
+	if got := counter("elk_sink_consumed_invalid_records_total"); got != polls*bad {
+		t.Errorf("skipped records counted %v, want %d", got, polls*bad)
+	}
+	if got := counter("elk_sink_consumer_fetch_errors_total"); got != polls*failed {
+		t.Errorf("fetch errors counted %v, want %d", got, polls*failed)
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	most := 1 + int(elapsed/time.Second)
+	for _, msg := range []string{`msg="skipping record"`, `msg="fetch error"`} {
+		if n := strings.Count(out, msg); n < 1 || n > most {
+			t.Errorf("%d lines %s for %d occurrences in %v, want 1 to %d", n, msg, polls*bad, elapsed, most)
+		}
+	}
+	t.Logf("%d skipped records and %d fetch errors in %v: %d log lines", polls*bad, polls*failed, elapsed, strings.Count(out, "\n"))
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -27,6 +27,7 @@ type fakeES struct {
 	templates  map[string][]byte
 	down       bool // hijack and close connections
 	reject429  int  // reject this many further items with 429
+	reject400  int  // reject this many further items with 400 (a mapping error: not retried)
 	bulkCalls  int
 	downAfter  int           // when > 0, go down after this many more bulk requests
 	stall      chan struct{} // when non-nil, bulk requests wait for it
@@ -132,6 +133,9 @@ func (f *fakeES) bulk(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		switch {
+		case f.reject400 > 0:
+			f.reject400--
+			items = append(items, `{"create":{"status":400,"error":{"type":"mapper_parsing_exception","reason":"failed to parse"}}}`)
 		case f.reject429 > 0:
 			f.reject429--
 			items = append(items, `{"create":{"status":429,"error":{"type":"es_rejected_execution_exception","reason":"queue full"}}}`)

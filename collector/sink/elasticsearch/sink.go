@@ -24,6 +24,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/elastic/go-elasticsearch/v8/esutil"
 
+	"github.com/elk-project/elk/collector/internal/ratelog"
 	"github.com/elk-project/elk/collector/sink"
 )
 
@@ -66,6 +67,10 @@ type Sink struct {
 
 	idxMu    sync.Mutex
 	idxCache map[indexKey]string
+
+	// Per-document warnings get a line a second per kind, with the number
+	// left out since the last; the documents metric counts every one.
+	rejectedLog, bulkRejectedLog, spoolRefusedLog ratelog.Limiter
 }
 
 // item is one document on its way to Elasticsearch.
@@ -363,7 +368,7 @@ func (s *Sink) onFailure(it *item, res esutil.BulkIndexerResponseItem, err error
 		case res.Status == http.StatusTooManyRequests || res.Status >= 500 || res.Status == 0:
 			s.retryLater(it)
 		default:
-			s.log.Warn("document rejected", "index", it.index, "id", it.doc.ID, "status", res.Status,
+			s.rejectedLog.Warn(s.log, "document rejected", "index", it.index, "id", it.doc.ID, "status", res.Status,
 				"error_type", res.Error.Type, "reason", res.Error.Reason)
 			s.done(it, OutcomeFailed)
 		}
@@ -375,7 +380,7 @@ func (s *Sink) onFailure(it *item, res esutil.BulkIndexerResponseItem, err error
 		status, _ = strconv.Atoi(m[1])
 	}
 	if status >= 400 && status < 500 && status != http.StatusTooManyRequests {
-		s.log.Warn("bulk request rejected", "status", status, "error", err)
+		s.bulkRejectedLog.Warn(s.log, "bulk request rejected", "status", status, "error", err)
 		s.done(it, OutcomeFailed)
 		return
 	}
@@ -390,7 +395,7 @@ func (s *Sink) onFailure(it *item, res esutil.BulkIndexerResponseItem, err error
 		if n == 1 {
 			s.m.spooled.Inc()
 		} else {
-			s.log.Error("document lost: spool refused it", "error", serr)
+			s.spoolRefusedLog.Error(s.log, "document lost: spool refused it", "error", serr)
 			s.count(it.doc.Tenant, OutcomeFailed)
 		}
 		s.release(it.epoch)
@@ -437,7 +442,7 @@ func (s *Sink) abandon(it *item) {
 		if n, err := s.spool.append([]sink.Doc{it.doc}); n == 1 {
 			s.m.spooled.Inc()
 		} else {
-			s.log.Error("document lost: spool refused it", "error", err)
+			s.spoolRefusedLog.Error(s.log, "document lost: spool refused it", "error", err)
 			s.count(it.doc.Tenant, OutcomeFailed)
 		}
 	default:

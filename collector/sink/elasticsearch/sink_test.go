@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,6 +162,54 @@ func TestRetriesRejectedItems(t *testing.T) {
 		t.Errorf("failed = %v, want 0", got)
 	}
 }
+
+// TestRejectedDocumentsLogBounded: 3000 documents the cluster rejects for
+// good are each counted as failed, but "document rejected" is logged about
+// once a second, not per document.
+func TestRejectedDocumentsLogBounded(t *testing.T) {
+	f := newFakeES(t)
+	const n = 3000
+	f.set(func(f *fakeES) { f.reject400 = n })
+	var mu sync.Mutex
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), nil))
+	reg := prometheus.NewRegistry()
+	s, err := New(Config{URLs: []string{f.srv.URL}, FlushInterval: 20 * time.Millisecond, MaxInFlight: 1000},
+		Deps{Registry: reg, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = s.Close(ctx)
+	})
+	start := time.Now()
+	if err := s.Write(context.Background(), testDocs(n, "t")); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, s, 20*time.Second)
+	elapsed := time.Since(start)
+	if got := docsMetric(reg, "t", OutcomeFailed); got != n {
+		t.Errorf("failed = %v, want %d", got, n)
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	lines := strings.Count(out, `msg="document rejected"`)
+	if most := 1 + int(elapsed/time.Second); lines < 1 || lines > most {
+		t.Errorf("%d \"document rejected\" lines for %d rejected documents in %v, want 1 to %d", lines, n, elapsed, most)
+	}
+	t.Logf("%d documents rejected in %v: %d log lines", n, elapsed.Round(time.Millisecond), lines)
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 func TestBackpressureBlocksWrite(t *testing.T) {
 	f := newFakeES(t)

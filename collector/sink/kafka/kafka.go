@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/elk-project/elk/collector/internal/ratelog"
 	"github.com/elk-project/elk/collector/sink"
 	"github.com/elk-project/elk/collector/sink/sinkmetrics"
 )
@@ -85,6 +86,9 @@ type Sink struct {
 	back   prometheus.Gauge
 	failed atomic.Int64
 	closed atomic.Bool
+	// undelivered limits "record not delivered" to a line a second: a
+	// broker outage fails every buffered record at once.
+	undelivered ratelog.Limiter
 }
 
 // New connects the producer and creates the topic when it is missing.
@@ -200,7 +204,7 @@ func (s *Sink) Write(ctx context.Context, docs []sink.Doc) error {
 				s.failed.Add(1)
 				s.docs.Counter(tenant, sinkmetrics.OutcomeFailed).Inc()
 				if !errors.Is(err, context.Canceled) {
-					s.log.Warn("record not delivered", "error", err)
+					s.undelivered.Warn(s.log, "record not delivered", "error", err)
 				}
 				return
 			}

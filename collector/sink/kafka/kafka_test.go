@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"reflect"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,7 +118,9 @@ func TestProduceToRealBroker(t *testing.T) {
 
 // TestUnreachableBrokerCounted: with no broker listening, the producer's
 // failed connections show in elk_sink_bulk_request_errors_total, and
-// records that time out are counted as failed, not dropped silently.
+// records that time out are counted as failed, not dropped silently:
+// every one of 2000 in the metric, but "record not delivered" is logged
+// about once a second, not per record.
 func TestUnreachableBrokerCounted(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -124,19 +129,32 @@ func TestUnreachableBrokerCounted(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
 	reg := prometheus.NewRegistry()
-	s, err := New(Config{Brokers: []string{addr}, Topic: "t", DeliveryTimeout: 2 * time.Second}, Deps{Registry: reg})
+	var logMu sync.Mutex
+	var logBuf strings.Builder
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return logBuf.Write(p)
+	}), nil))
+	s, err := New(Config{Brokers: []string{addr}, Topic: "t", DeliveryTimeout: 2 * time.Second}, Deps{Registry: reg, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs := []sink.Doc{{ID: "a", Dataset: "sflow.flow", Key: []byte("192.0.2.1"), Body: []byte(`{}`), Time: time.Now()}}
+	const n = 2000
+	docs := make([]sink.Doc, n)
+	for i := range docs {
+		docs[i] = sink.Doc{ID: fmt.Sprint("d", i), Dataset: "sflow.flow", Key: []byte("192.0.2.1"), Body: []byte(`{}`), Time: time.Now()}
+	}
+	start := time.Now()
 	if err := s.Write(context.Background(), docs); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = s.Close(ctx)
-	if s.Failed() != 1 {
-		t.Errorf("failed records %d, want 1", s.Failed())
+	elapsed := time.Since(start)
+	if s.Failed() != n {
+		t.Errorf("failed records %d, want %d", s.Failed(), n)
 	}
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -160,7 +178,19 @@ func TestUnreachableBrokerCounted(t *testing.T) {
 	if reqErrs == 0 {
 		t.Error("elk_sink_bulk_request_errors_total{sink=\"kafka\"} is 0 with no broker")
 	}
-	if failed != 1 {
-		t.Errorf("documents counted as failed: %v, want 1", failed)
+	if failed != n {
+		t.Errorf("documents counted as failed: %v, want %d", failed, n)
 	}
+	logMu.Lock()
+	out := logBuf.String()
+	logMu.Unlock()
+	lines := strings.Count(out, `msg="record not delivered"`)
+	if most := 1 + int(elapsed/time.Second); lines < 1 || lines > most {
+		t.Errorf("%d \"record not delivered\" lines for %d records in %v, want 1 to %d:\n%s", lines, n, elapsed, most, out)
+	}
+	t.Logf("%d records failed in %v: %d log lines", n, elapsed.Round(time.Millisecond), lines)
 }
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -44,11 +45,12 @@ type instance struct {
 	stopOnce sync.Once
 	remove   bool
 	done     chan struct{}
-}
 
-// maxLogBytes is the size past which an instance's log is rotated when
-// the instance (re)starts.
-const maxLogBytes = 64 << 20
+	// logw is the instance's rotating log, opened by the first start or
+	// adoption that feeds it and closed by finish. Only the supervise
+	// goroutine sets it; logFile serializes the writes.
+	logw *logFile
+}
 
 // pidFile records a running process so a later server can adopt it.
 type pidFile struct {
@@ -58,6 +60,10 @@ type pidFile struct {
 	Ports     map[string]int `json:"ports"`
 	Restarts  int            `json:"restarts"`
 	Started   time.Time      `json:"started"`
+	// LogPipe names the FIFO in the entity directory the process writes
+	// its output to. Empty for a process started by a server before logs
+	// rotated: it writes straight to <index>.log (see watchAdopted).
+	LogPipe string `json:"log_pipe,omitempty"`
 }
 
 // newInstance builds an instance with its ports; t.mu must be held.
@@ -225,7 +231,9 @@ func (in *instance) supervise(adopt *pidFile) {
 	}
 }
 
-// finish records the stop and cleans the instance's files.
+// finish records the stop and cleans the instance's files. Every drain has
+// ended by now (start's wait goroutine and watchAdopted wait for theirs),
+// so the log is closed after the last of the child's output.
 func (in *instance) finish() {
 	in.deregister()
 	in.t.mu.Lock()
@@ -236,6 +244,12 @@ func (in *instance) finish() {
 	}
 	in.t.mu.Unlock()
 	_ = os.Remove(pidPath(in.dir, in.index))
+	_ = os.Remove(pipePath(in.dir, in.index))
+	if in.logw != nil {
+		if err := in.logw.Close(); err != nil {
+			in.t.log.Warn("close instance log", "instance", in.id, "error", err)
+		}
+	}
 	close(in.done)
 }
 
@@ -291,36 +305,48 @@ func (in *instance) start() (*exec.Cmd, <-chan error, error) {
 	if err := os.MkdirAll(in.dir, 0o700); err != nil {
 		return nil, nil, err
 	}
-	lp := logPath(in.dir, in.index)
-	if fi, err := os.Stat(lp); err == nil && fi.Size() > maxLogBytes {
-		_ = os.Rename(lp, lp+".1") // keep one previous log
-	}
-	logf, err := os.OpenFile(lp, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	lw, err := in.logFile()
 	if err != nil {
-		return nil, nil, fmt.Errorf("open log: %w", err)
+		return nil, nil, err
 	}
-	fmt.Fprintf(logf, "--- elk: starting %s at %s: %s\n", in.id, time.Now().UTC().Format(time.RFC3339), strings.Join(args, " "))
+	// stdout and stderr are the same pipe, as they were the same file:
+	// the kernel keeps each write of up to 4 KiB whole, the one reader
+	// keeps their order.
+	pp := pipePath(in.dir, in.index)
+	r, child, err := makePipe(pp)
+	if err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(lw, "--- elk: starting %s at %s: %s\n", in.id, time.Now().UTC().Format(time.RFC3339), commandLine(args))
 	cmd := exec.Command(path, args[1:]...)
 	cmd.Args[0] = args[0]
 	cmd.Dir = in.dir
 	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Stdout, cmd.Stderr = child, child
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
+	err = cmd.Start()
+	child.Close() // the child has its copy; ours would keep the pipe from ending
+	if err != nil {
+		r.Close()
+		_ = os.Remove(pp)
 		return nil, nil, fmt.Errorf("start %s: %w", args[0], err)
 	}
+	out := startDrain(r, lw, t.log, in.id)
 	pid := cmd.Process.Pid
 	exited := make(chan error, 1)
 	go func() {
 		err := cmd.Wait()
-		logf.Close()
+		// Leftovers of the group hold the pipe open: once they are gone
+		// the pipe ends, and exited reports the exit only after the
+		// child's last words are in the log.
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		out.wait(drainWait)
 		exited <- err
 	}()
 	in.t.mu.Lock()
 	in.state, in.healthy, in.pid, in.message = "running", false, pid, ""
 	pf := pidFile{PID: pid, StartTime: procStartTime(pid), Hash: in.hash, Ports: maps.Clone(in.ports),
-		Restarts: in.restarts, Started: time.Now().UTC()}
+		Restarts: in.restarts, Started: time.Now().UTC(), LogPipe: filepath.Base(pp)}
 	in.t.mu.Unlock()
 	if b, err := json.Marshal(pf); err == nil {
 		if err := writeAtomic(pidPath(in.dir, in.index), b); err != nil {
@@ -345,9 +371,54 @@ func (in *instance) kill(pid int, exited <-chan error) {
 	in.t.log.Info("instance stopped", "instance", in.id, "pid", pid)
 }
 
+// commandLine renders args for the start marker on one line: an argument
+// with spaces, quotes or control characters (a multi-line sh -c script) is
+// quoted, so the marker stays one line that log readers can skip.
+func commandLine(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsFunc(a, func(r rune) bool { return r <= ' ' || r == '"' || r == '\'' || r == '\\' || r == 0x7f }) {
+			a = strconv.Quote(a)
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
+}
+
+// logFile returns the instance's rotating log, opening it on first use.
+func (in *instance) logFile() (*logFile, error) {
+	if in.logw == nil {
+		lw, err := openLogFile(logPath(in.dir, in.index), in.t.cfg.LogMaxBytes, in.t.cfg.LogBackups)
+		if err != nil {
+			return nil, err
+		}
+		in.logw = lw
+	}
+	return in.logw, nil
+}
+
 // watchAdopted follows a process started by an earlier server until it
 // exits (false) or the instance is stopped (true, after killing it).
+//
+// A process with a LogPipe in its pid file writes to that FIFO: its output
+// is drained into the rotating log again, from where the earlier server
+// stopped reading. One without (started by a server before logs rotated)
+// writes straight to <index>.log through the descriptor it inherited; that
+// file is left alone, not rotated, while the process lives (renaming it
+// would only move the growing file out of sight) and is rotated by the
+// first write after the process's next start.
 func (in *instance) watchAdopted(pf *pidFile) bool {
+	if pf.LogPipe != "" {
+		out, err := in.adoptOutput(pf)
+		if err != nil {
+			// Its output has nowhere to go: once the pipe buffer is full
+			// it would block for good. Restart it with a new pipe.
+			in.t.log.Warn("adopted instance's output pipe cannot be read; restarting it", "instance", in.id, "pid", pf.PID, "error", err)
+			stopPID(pf.PID, pf.StartTime, in.t.cfg.GracePeriod)
+			return false
+		}
+		defer out.wait(drainWait)
+	}
 	in.set(func() { in.state, in.pid = "running", pf.PID })
 	hctx, hcancel := context.WithCancel(context.Background())
 	var hwg sync.WaitGroup
@@ -380,6 +451,22 @@ func (in *instance) watchAdopted(pf *pidFile) bool {
 			}
 		}
 	}
+}
+
+// adoptOutput drains an adopted process's output pipe into the log.
+func (in *instance) adoptOutput(pf *pidFile) (*drain, error) {
+	r, err := openPipeReader(filepath.Join(in.dir, filepath.Base(pf.LogPipe)))
+	if err != nil {
+		return nil, err
+	}
+	var w io.Writer = io.Discard // never let the child block on a full pipe
+	if lw, err := in.logFile(); err != nil {
+		in.t.log.Warn("adopted instance's output is dropped: its log cannot be opened", "instance", in.id, "error", err)
+	} else {
+		fmt.Fprintf(lw, "--- elk: adopted %s (pid %d) at %s\n", in.id, pf.PID, time.Now().UTC().Format(time.RFC3339))
+		w = lw
+	}
+	return startDrain(r, w, in.t.log, in.id), nil
 }
 
 // healthLoop probes the instance until ctx ends: quickly until it first

@@ -1,5 +1,6 @@
 // Package local is the target that runs entities as child processes on this
-// machine: one process group per instance, logs in the state directory,
+// machine: one process group per instance, size-rotated logs in the state
+// directory (fed through a named pipe that outlives the server),
 // restarts with exponential backoff, per-instance ports, HTTP/TCP health
 // checks, and adoption of the processes a previous server left running.
 package local
@@ -56,7 +57,19 @@ type Config struct {
 	// Keyring seals the specs' secrets in the state directory; without
 	// one they are written as they are.
 	Keyring *secrets.Keyring
+	// An instance's output goes to <index>.log, rotated while it runs
+	// once it would grow past LogMaxBytes, keeping LogBackups older files
+	// (<index>.log.1 newest … <index>.log.N): at most
+	// LogMaxBytes*(LogBackups+1) bytes on disk per instance.
+	LogMaxBytes int64 // default 64 MiB
+	LogBackups  int   // default 3
 }
+
+// Log rotation defaults: 256 MiB at most per instance.
+const (
+	defaultLogMaxBytes = 64 << 20
+	defaultLogBackups  = 3
+)
 
 func (c *Config) defaults() error {
 	if c.StateDir == "" {
@@ -89,6 +102,12 @@ func (c *Config) defaults() error {
 	}
 	if c.FailAfterRestarts <= 0 {
 		c.FailAfterRestarts = 3
+	}
+	if c.LogMaxBytes <= 0 {
+		c.LogMaxBytes = defaultLogMaxBytes
+	}
+	if c.LogBackups <= 0 {
+		c.LogBackups = defaultLogBackups
 	}
 	return nil
 }
@@ -581,14 +600,12 @@ func describe(st target.Status) string {
 	return b.String()
 }
 
-// logTail returns the last lines of an instance's log, for error messages.
+// logTail returns the last lines of an instance's log, for error messages;
+// they may reach back across a rotation.
 func (t *Target) logTail(app, entity string, index int) string {
-	b, err := os.ReadFile(logPath(t.entityDir(key{app, entity}), index))
-	if err != nil || len(b) == 0 {
+	b := readLogTail(logPath(t.entityDir(key{app, entity}), index), 2048, t.cfg.LogBackups)
+	if len(b) == 0 {
 		return ""
-	}
-	if len(b) > 2048 {
-		b = b[len(b)-2048:]
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	var keep []string

@@ -254,8 +254,9 @@ func TestWaitReportsWhy(t *testing.T) {
 	}
 }
 
-// helperServer runs a target that deploys two instances and then waits to
-// be killed, like an elk server dying without stopping its children.
+// helperServer runs a target that deploys two instances (with
+// ELK_LOCAL_CHATTY=1 one chatty shell) and then waits to be killed, like
+// an elk server dying without stopping its children.
 func helperServer() {
 	tg, err := local.New(local.Config{StateDir: os.Getenv("ELK_LOCAL_STATE")}, nil)
 	if err != nil {
@@ -264,11 +265,15 @@ func helperServer() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := tg.Apply(ctx, helperSpec("demo", "web", 2)); err != nil {
+	spec := helperSpec("demo", "web", 2)
+	if os.Getenv("ELK_LOCAL_CHATTY") == "1" {
+		spec = shSpec("demo", "chatty", chattyScript)
+	}
+	if err := tg.Apply(ctx, spec); err != nil {
 		fmt.Println(err)
 		os.Exit(1)
 	}
-	if err := tg.Wait(ctx, "demo", "web"); err != nil {
+	if err := tg.Wait(ctx, spec.App, spec.Entity); err != nil {
 		fmt.Println(err)
 		os.Exit(1)
 	}
