@@ -27,9 +27,11 @@ func TestBadFixtures(t *testing.T) {
 			`7:18: agent.depends_on: "collector": no such entity`,
 		}},
 		{"invalid YAML", "invalid-yaml.yaml", []string{`5:4: invalid YAML: did not find expected '-' indicator`}},
-		{"duplicate id", "duplicate-id.yaml", []string{`5:5: entities[1]: duplicate entity id "collector"`}},
+		{"duplicate id", "duplicate-id.yaml", []string{`3:5: collector: type sflow-collector needs config.output`,
+			`5:5: collector: type sflow-collector needs config.output`, `5:5: entities[1]: duplicate entity id "collector"`}},
 		{"hostile names", "bad-name.yaml", []string{
 			`1:7: name: "../../etc;rm -rf" must be lower-case letters`,
+			`3:5: entities[0]: type sflow-collector needs config.output`,
 			`3:9: entities[0].id: "Collector_1" must be lower-case`,
 		}},
 		{"application name with --", "app-name-double-dash.yaml", []string{
@@ -41,6 +43,7 @@ func TestBadFixtures(t *testing.T) {
 		{"bad policy", "policy-bad.yaml", []string{`15:17: check "rate".strategy.target-value: unknown field "tolerance"`}},
 		{"all errors at once", "many.yaml", []string{
 			`2:9: target: "kubernetes" is not local or nomad`,
+			`4:5: collector: type sflow-collector needs config.output`,
 			`6:12: collector: count -1 is negative`,
 			`8:13: collector.config.port: 70000 is not a port number`,
 			`9:7: collector.config: unknown field "outptu"`,
@@ -215,8 +218,8 @@ func TestErrorsList(t *testing.T) {
 	data, _ := os.ReadFile("testdata/bad/many.yaml")
 	_, err := Parse("many.yaml", data)
 	list := Errors(err)
-	if len(list) != 6 {
-		t.Fatalf("Errors() = %d, want 6", len(list))
+	if len(list) != 7 {
+		t.Fatalf("Errors() = %d, want 7", len(list))
 	}
 	if list[0].Pos != (Pos{File: "many.yaml", Line: 2, Col: 9}) {
 		t.Errorf("first position = %v", list[0].Pos)

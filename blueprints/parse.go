@@ -490,6 +490,13 @@ func (p *parser) entity(app *Application, n *yaml.Node, i int, tenants map[strin
 	if v := f["config"]; v != nil {
 		e.Config = p.config(v, what+".config", ti, typeOK, e.ID)
 	}
+	if typeOK {
+		for _, k := range ti.Required {
+			if e.Config[k] == nil {
+				p.at(n, "%s: type %s needs config.%s (%s)", what, e.Type, k, ti.Config[k].Help)
+			}
+		}
+	}
 	if v := f["depends_on"]; v != nil {
 		items := []*yaml.Node{v}
 		if v.Kind == yaml.SequenceNode {

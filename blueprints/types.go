@@ -52,6 +52,8 @@ type TypeInfo struct {
 	// an installed command) rather than part of the elk binary.
 	Third  bool
 	Config map[string]Field
+	// Required are the config keys an entity of the type must set.
+	Required []string
 }
 
 var types = map[string]TypeInfo{
@@ -61,7 +63,7 @@ var types = map[string]TypeInfo{
 		"tenants":    {KindString, "tenant table YAML file (reloaded when it changes)"},
 		"metrics":    {KindBool, "serve Prometheus metrics on a per-instance port (default true)"},
 		"extra_args": {KindStrings, "additional command-line arguments"},
-	}},
+	}, Required: []string{"output"}},
 	TypeSFlowAgent: {Name: TypeSFlowAgent, Help: "synthetic sFlow traffic generator (elk agent)", Config: map[string]Field{
 		"collector":  {KindRef, "entity receiving the datagrams"},
 		"address":    {KindString, "host:port receiving the datagrams, instead of collector"},

@@ -82,7 +82,7 @@ entities:
 		look("command line of pid "+e.Name()+": "+strings.ReplaceAll(string(b), "\x00", " "), b)
 	}
 	filepath.WalkDir(state, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
+		if err == nil && d.Type().IsRegular() { // not the instances' output pipes
 			if b, err := os.ReadFile(p); err == nil {
 				look("file "+p, b)
 			}

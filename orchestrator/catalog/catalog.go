@@ -225,11 +225,9 @@ func (b *builder) collector() {
 	b.spec.Ports = []target.Port{{Name: "sflow", Static: port, Proto: "udp"}}
 	b.metricsPort()
 	args := []string{"collector", "--listen", "0.0.0.0:${port.sflow}", "--share-port", "--metrics", "0.0.0.0:${port.metrics}"}
-	outputs := b.e.Config.Strings("output")
-	if len(outputs) == 0 {
-		outputs = []string{"stdout"}
-	}
-	for _, o := range outputs {
+	// Blueprints must give outputs (a collector writing to stdout would
+	// only fill its log).
+	for _, o := range b.e.Config.Strings("output") {
 		args = append(args, "--output", b.output(o))
 	}
 	if t := b.e.Config.String("tenants", ""); t != "" {

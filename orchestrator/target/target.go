@@ -30,7 +30,7 @@ type Spec struct {
 	// Secrets are environment variables whose values are credentials:
 	// instances get them like Env, and they are never written down in the
 	// clear (sealed in state files and KV, redacted where shown).
-	Secrets map[string]string
+	Secrets map[string]string `json:",omitempty"`
 	// Image is the container image used by targets that run containers.
 	Image string
 	// Ports are named ports each instance needs. A port with a fixed
