@@ -16,13 +16,13 @@ import (
 	"strings"
 
 	"github.com/elk-project/elk/orchestrator"
-	"github.com/elk-project/elk/orchestrator/server"
+	"github.com/elk-project/elk/orchestrator/api"
 )
 
 // DefaultAddr is used when ELK_ADDR is unset.
 const DefaultAddr = "http://127.0.0.1:7878"
 
-// Error is an error answered by the server.
+// Error is an error answered by the api.
 type Error struct {
 	Status  int
 	Message string
@@ -38,7 +38,7 @@ func (e *Error) Is(target error) bool {
 	return target == ErrNotFound && e.Status == http.StatusNotFound
 }
 
-// Client talks to one server.
+// Client talks to one api.
 type Client struct {
 	base string
 	http *http.Client
@@ -92,7 +92,7 @@ func (c *Client) request(ctx context.Context, method, path string, body io.Reade
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		var eb server.ErrorBody
+		var eb api.ErrorBody
 		if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
 			return nil, &Error{Status: resp.StatusCode, Message: eb.Error}
 		}
@@ -134,7 +134,7 @@ func (c *Client) Deploy(ctx context.Context, filename string, blueprint []byte, 
 		path += "?dry_run=true"
 	}
 	resp, err := c.request(ctx, http.MethodPost, path, bytes.NewReader(blueprint), map[string]string{
-		"Content-Type": "application/yaml", "Accept": "application/x-ndjson", server.FilenameHeader: filename,
+		"Content-Type": "application/yaml", "Accept": "application/x-ndjson", api.FilenameHeader: filename,
 	})
 	if err != nil {
 		return nil, err
@@ -143,7 +143,7 @@ func (c *Client) Deploy(ctx context.Context, filename string, blueprint []byte, 
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
-		var line server.DeployLine
+		var line api.DeployLine
 		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
 			return nil, fmt.Errorf("decode deploy progress: %w", err)
 		}
@@ -182,12 +182,12 @@ func (c *Client) App(ctx context.Context, app string) (*orchestrator.AppStatus, 
 // Scale sets an entity's desired count.
 func (c *Client) Scale(ctx context.Context, app, entity string, count int, reason string) error {
 	return c.do(ctx, http.MethodPost, "/v1/apps/"+url.PathEscape(app)+"/entities/"+url.PathEscape(entity)+"/scale",
-		server.ScaleRequest{Count: count, Reason: reason}, nil)
+		api.ScaleRequest{Count: count, Reason: reason}, nil)
 }
 
 // Undeploy removes an application and returns the entities removed.
 func (c *Client) Undeploy(ctx context.Context, app string) ([]string, error) {
-	var out server.UndeployResponse
+	var out api.UndeployResponse
 	err := c.do(ctx, http.MethodDelete, "/v1/apps/"+url.PathEscape(app), nil, &out)
 	return out.Removed, err
 }

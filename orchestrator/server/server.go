@@ -8,10 +8,10 @@
 //	POST   /v1/apps                                  deploy a blueprint (body: YAML; X-Elk-Filename names it
 //	                                                 for error positions; ?dry_run=true only plans; with
 //	                                                 Accept: application/x-ndjson the progress is streamed
-//	                                                 as DeployLine objects)
+//	                                                 as api.DeployLine objects)
 //	GET    /v1/apps                                  status of every application
 //	GET    /v1/apps/{app}                            status of one application
-//	POST   /v1/apps/{app}/entities/{entity}/scale    set a desired count (body: ScaleRequest)
+//	POST   /v1/apps/{app}/entities/{entity}/scale    set a desired count (body: api.ScaleRequest)
 //	DELETE /v1/apps/{app}                            undeploy
 //	*      /v1/registry/...                          embedded service registry (local target)
 //	*      /v1/policies, /v1/policies/...            policy engine
@@ -40,6 +40,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/elk-project/elk/orchestrator"
+	"github.com/elk-project/elk/orchestrator/api"
 )
 
 // Compiler turns a blueprint document into an application for the engine,
@@ -166,11 +167,6 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	return nil
 }
 
-// ErrorBody is the JSON body of every error response.
-type ErrorBody struct {
-	Error string `json:"error"`
-}
-
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -206,21 +202,8 @@ func statusOf(err error) int {
 var errBadRequest = errors.New("bad request")
 
 func writeErr(w http.ResponseWriter, err error) {
-	writeJSON(w, statusOf(err), ErrorBody{Error: err.Error()})
+	writeJSON(w, statusOf(err), api.ErrorBody{Error: err.Error()})
 }
-
-// DeployLine is one line of a streamed deploy response
-// (Accept: application/x-ndjson): events, then a result or an error.
-type DeployLine struct {
-	Event  *orchestrator.Event  `json:"event,omitempty"`
-	Result *orchestrator.Result `json:"result,omitempty"`
-	Error  string               `json:"error,omitempty"`
-	// Status is the HTTP status the error would have had unstreamed.
-	Status int `json:"status,omitempty"`
-}
-
-// FilenameHeader names the blueprint file for error positions.
-const FilenameHeader = "X-Elk-Filename"
 
 func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 	// A deploy answers when its entities are healthy, or streams progress
@@ -231,7 +214,7 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, fmt.Errorf("read blueprint: %w: %w", errBadRequest, err))
 		return
 	}
-	name := r.Header.Get(FilenameHeader)
+	name := r.Header.Get(api.FilenameHeader)
 	if name == "" {
 		name = "blueprint.yaml"
 	}
@@ -286,17 +269,17 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case ev := <-events:
-			_ = enc.Encode(DeployLine{Event: &ev})
+			_ = enc.Encode(api.DeployLine{Event: &ev})
 			flush()
 		case o := <-done:
 			for len(events) > 0 {
 				ev := <-events
-				_ = enc.Encode(DeployLine{Event: &ev})
+				_ = enc.Encode(api.DeployLine{Event: &ev})
 			}
 			if o.err != nil {
-				_ = enc.Encode(DeployLine{Error: o.err.Error(), Status: statusOf(o.err)})
+				_ = enc.Encode(api.DeployLine{Error: o.err.Error(), Status: statusOf(o.err)})
 			} else {
-				_ = enc.Encode(DeployLine{Result: o.res})
+				_ = enc.Encode(api.DeployLine{Result: o.res})
 			}
 			flush()
 			return
@@ -338,21 +321,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-// ScaleRequest is the body of POST /v1/apps/{app}/entities/{entity}/scale.
-type ScaleRequest struct {
-	Count  int    `json:"count"`
-	Reason string `json:"reason,omitempty"`
-}
-
-// ScaleResponse answers a scale request.
-type ScaleResponse struct {
-	App    string `json:"app"`
-	Entity string `json:"entity"`
-	Count  int    `json:"count"`
-}
-
 func (s *Server) scale(w http.ResponseWriter, r *http.Request) {
-	var req ScaleRequest
+	var req api.ScaleRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes)).Decode(&req); err != nil {
 		writeErr(w, fmt.Errorf("decode scale request: %w: %w", errBadRequest, err))
 		return
@@ -364,13 +334,7 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ScaleResponse{App: app, Entity: entity, Count: req.Count})
-}
-
-// UndeployResponse answers an undeploy.
-type UndeployResponse struct {
-	App     string   `json:"app"`
-	Removed []string `json:"removed"`
+	writeJSON(w, http.StatusOK, api.ScaleResponse{App: app, Entity: entity, Count: req.Count})
 }
 
 func (s *Server) undeploy(w http.ResponseWriter, r *http.Request) {
@@ -388,5 +352,5 @@ func (s *Server) undeploy(w http.ResponseWriter, r *http.Request) {
 	if s.deps.PolicySink != nil {
 		s.deps.PolicySink.Undeployed(app)
 	}
-	writeJSON(w, http.StatusOK, UndeployResponse{App: app, Removed: removed})
+	writeJSON(w, http.StatusOK, api.UndeployResponse{App: app, Removed: removed})
 }

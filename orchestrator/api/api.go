@@ -1,0 +1,43 @@
+// Package api holds the orchestrator HTTP API's wire types: what elk
+// server answers and the client sends. It imports no client SDK, so the
+// CLI's client does not pull in the server's Nomad and Consul adapters.
+package api
+
+import "github.com/elk-project/elk/orchestrator"
+
+// ErrorBody is the JSON body of every error answer.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
+
+// DeployLine is one line of a streamed deploy (application/x-ndjson): a
+// progress event, the final result, or the error that ended it.
+type DeployLine struct {
+	Event  *orchestrator.Event  `json:"event,omitempty"`
+	Result *orchestrator.Result `json:"result,omitempty"`
+	Error  string               `json:"error,omitempty"`
+	// Status is the HTTP status the error would have had unstreamed.
+	Status int `json:"status,omitempty"`
+}
+
+// FilenameHeader names the blueprint file for error positions.
+const FilenameHeader = "X-Elk-Filename"
+
+// ScaleRequest asks for an entity's count.
+type ScaleRequest struct {
+	Count  int    `json:"count"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// ScaleResponse answers a scale request.
+type ScaleResponse struct {
+	App    string `json:"app"`
+	Entity string `json:"entity"`
+	Count  int    `json:"count"`
+}
+
+// UndeployResponse answers an undeploy.
+type UndeployResponse struct {
+	App     string   `json:"app"`
+	Removed []string `json:"removed"`
+}
