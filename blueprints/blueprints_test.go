@@ -40,6 +40,11 @@ func TestBadFixtures(t *testing.T) {
 		{"escaped service name too long", "service-name-too-long.yaml", []string{
 			`5:9: collector: job and service name "a--b--c--d--e--f--g--h--i--j--k--l--m--n--o--p--q--r--s--t-collector" is longer than 63 characters`,
 		}},
+		{"bad outputs", "bad-output.yaml", []string{
+			`6:16: collector.config.output[0]: output "kafak:x/y": unknown kind "kafak"`,
+			`6:29: collector.config.output[1]: elasticsearch output "http://REDACTED@es:9200": unknown option "spol"`,
+			`6:80: collector.config.output[2]: "nowhere": no such entity`,
+		}},
 		{"bad policy", "policy-bad.yaml", []string{`15:17: check "rate".strategy.target-value: unknown field "tolerance"`}},
 		{"all errors at once", "many.yaml", []string{
 			`2:9: target: "kubernetes" is not local or nomad`,

@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/elk-project/elk/collector/output"
 	"github.com/elk-project/elk/orchestrator/discovery"
 	"github.com/elk-project/elk/policies"
 )
@@ -638,32 +639,23 @@ func (p *parser) config(n *yaml.Node, what string, ti TypeInfo, typeOK bool, fro
 	return c
 }
 
+// output checks one config.output value with the collector's own parser
+// (collector/output); kafka:ENTITY[/TOPIC] and elasticsearch:ENTITY must
+// name an entity of the application.
 func (p *parser) output(n *yaml.Node, what, from string) {
 	if n.Kind != yaml.ScalarNode {
 		return
 	}
-	kind, arg, _ := strings.Cut(n.Value, ":")
-	switch kind {
-	case "stdout":
-		if arg != "" {
-			p.at(n, "%s: stdout takes no argument", what)
-		}
-	case "file":
-		if arg == "" {
-			p.at(n, "%s: file needs a path, e.g. file:/var/lib/elk/flows.ndjson", what)
-		}
-	case "kafka", "elasticsearch":
-		ent, _, _ := strings.Cut(arg, "/")
-		if strings.Contains(ent, "://") || strings.Contains(arg, ":") {
-			return // an address, not an entity
-		}
+	if kind, ent, _, ok := output.Ref(n.Value); ok {
 		if err := ValidName(ent); err != nil {
 			p.at(n, "%s: %s needs an entity id or an address: %v", what, kind, err)
 			return
 		}
 		p.refs = append(p.refs, ref{from: from, to: ent, node: n, what: what})
-	default:
-		p.at(n, "%s: %q is not file:PATH, stdout, kafka:ENTITY[/TOPIC] or elasticsearch:ENTITY", what, truncate(n.Value))
+		return
+	}
+	if _, err := output.Parse(n.Value); err != nil {
+		p.at(n, "%s: %v (in a blueprint kafka:ENTITY[/TOPIC] and elasticsearch:ENTITY may name an entity)", what, err)
 	}
 }
 

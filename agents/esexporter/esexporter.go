@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/elk-project/elk/collector/output"
 	elasticsearch "github.com/elk-project/elk/collector/sink/elasticsearch"
 )
 
@@ -221,7 +222,7 @@ func (e *Exporter) Run(ctx context.Context) error {
 		return fmt.Errorf("es-exporter: listen: %w", err)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	e.log.Info("es-exporter listening", "addr", ln.Addr().String(), "es", elasticsearch.Redact(e.cfg.ES.URLs[0]))
+	e.log.Info("es-exporter listening", "addr", ln.Addr().String(), "es", output.RedactURL(e.cfg.ES.URLs[0]))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/elk-project/elk/collector"
+	sinkspec "github.com/elk-project/elk/collector/output"
 )
 
 func newCollectorCmd() *cobra.Command {
@@ -57,7 +58,7 @@ closes the outputs, and exits 0.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Listen, "listen", "0.0.0.0:6343", "UDP address to receive sFlow on (HOST:PORT)")
-	f.StringArrayVar(&outputs, "output", nil, outputHelp)
+	f.StringArrayVar(&outputs, "output", nil, sinkspec.Help)
 	f.StringVar(&cfg.Metrics, "metrics", "", "HOST:PORT to serve Prometheus /metrics and /healthz on (disabled when empty)")
 	f.StringVar(&cfg.Tenants, "tenants", "", "tenant table YAML file (reloaded when it changes); empty for no tenants")
 	f.IntVar(&cfg.Sockets, "sockets", 2, "UDP sockets sharing the port (SO_REUSEPORT), each with its own reader")

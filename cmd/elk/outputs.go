@@ -6,47 +6,43 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	sinkspec "github.com/elk-project/elk/collector/output"
 	"github.com/elk-project/elk/collector/sink"
+	elasticsearch "github.com/elk-project/elk/collector/sink/elasticsearch"
 	"github.com/elk-project/elk/collector/sink/file"
+	"github.com/elk-project/elk/collector/sink/kafka"
 	"github.com/elk-project/elk/collector/sink/stdout"
 )
 
-// outputHelp describes the --output values, for flag help.
-const outputHelp = `where documents go (repeatable): file:PATH (NDJSON, rotated at 1 GiB, fsync on exit), ` +
-	`stdout, elasticsearch:URL, kafka:BROKERS/TOPIC. elasticsearch:URL spools to disk while the cluster is ` +
-	`unreachable, by default in $XDG_STATE_HOME/elk/spool/PREFIX-HASH (~/.local/state/elk/spool/...; ` +
-	`a collector finding it in use takes DIR.$ELK_INSTANCE or DIR.pid-PID), at most 1 GiB ` +
-	`(?spool_max_bytes=N); ?spool=DIR picks the directory, ?spool=off blocks instead`
-
-// openOutput turns an --output value (file:PATH, stdout, elasticsearch:URL,
-// kafka:BROKERS/TOPIC) into a sink.
-func openOutput(spec string, log *slog.Logger, reg *prometheus.Registry, out io.Writer) (sink.Sink, error) {
-	// elasticsearch:URL and kafka:BROKERS/TOPIC (see ingest.go).
-	if s, ok, err := openPipelineOutput(spec, log, reg); ok {
-		return s, err
+// openOutput opens the sink of an --output value (see collector/output).
+func openOutput(v string, log *slog.Logger, reg *prometheus.Registry, out io.Writer) (sink.Sink, error) {
+	spec, err := sinkspec.Parse(v)
+	if err != nil {
+		return nil, err
 	}
-	kind, rest, _ := strings.Cut(spec, ":")
-	switch kind {
-	case "file":
-		if rest == "" {
-			return nil, fmt.Errorf("output %q: want file:PATH", spec)
-		}
-		s, err := file.New(file.Config{Path: rest}, file.Deps{Registry: reg})
+	switch spec.Kind {
+	case sinkspec.File:
+		s, err := file.New(file.Config{Path: spec.Path}, file.Deps{Registry: reg})
 		if err != nil {
-			return nil, fmt.Errorf("output %q: %w", spec, err)
+			return nil, fmt.Errorf("output %q: %w", v, err)
 		}
 		return s, nil
-	case "stdout", "-":
-		if rest != "" {
-			return nil, fmt.Errorf("output %q: stdout takes no argument", spec)
-		}
+	case sinkspec.Stdout:
 		return stdout.New(stdout.Config{}, stdout.Deps{Writer: out, Registry: reg})
+	case sinkspec.Elasticsearch:
+		cfg, err := elasticsearch.Collector(spec, defaultStateDir(), os.Getenv, log)
+		if err != nil {
+			return nil, err
+		}
+		return elasticsearch.New(cfg, elasticsearch.Deps{Logger: log, Registry: reg})
+	case sinkspec.Kafka:
+		return kafka.New(kafka.Config{Brokers: spec.Brokers, Topic: spec.Topic}, kafka.Deps{Logger: log, Registry: reg})
 	}
-	return nil, fmt.Errorf("output %q: unknown kind %q (want file:PATH, stdout, elasticsearch:URL or kafka:BROKERS/TOPIC)", spec, kind)
+	return nil, fmt.Errorf("output %q: no sink for %s", spec.Redacted(), spec.Kind)
 }
 
 // openOutputs opens every spec; on error it closes those already open.

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/elk-project/elk/blueprints/library"
+	sinkspec "github.com/elk-project/elk/collector/output"
 	"github.com/elk-project/elk/orchestrator"
 	"github.com/elk-project/elk/orchestrator/client"
 	"github.com/elk-project/elk/orchestrator/server"
@@ -197,9 +198,9 @@ func runUp(ctx context.Context, w io.Writer, path string, o upOptions) (err erro
 		}
 		switch s.name {
 		case "Elasticsearch":
-			outputs = append(outputs, "elasticsearch:"+s.addr)
+			outputs = append(outputs, sinkspec.Spec{Kind: sinkspec.Elasticsearch, URL: s.addr}.String())
 		case "Kafka":
-			outputs = append(outputs, "kafka:"+hostPort(s.addr)+"/flows")
+			outputs = append(outputs, sinkspec.Spec{Kind: sinkspec.Kafka, Brokers: []string{hostPort(s.addr)}, Topic: "flows"}.String())
 		case "Prometheus":
 			promURL = s.addr
 		}

@@ -10,7 +10,6 @@ package catalog
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/elk-project/elk/blueprints"
+	"github.com/elk-project/elk/collector/output"
 	"github.com/elk-project/elk/orchestrator/discovery"
 	"github.com/elk-project/elk/orchestrator/target"
 )
@@ -237,51 +237,52 @@ func (b *builder) collector() {
 	b.resources(500, 256)
 }
 
-// output turns a blueprint output (which may name an entity) into the
-// collector's --output value.
+// output turns a blueprint output into the collector's --output value:
+// kafka:ENTITY[/TOPIC] and elasticsearch:ENTITY naming an entity of the
+// application become its address; a relative file path on the local
+// target lands in the data directory; credentials in an Elasticsearch URL
+// move into the spec's secrets. A value that does not parse is passed on
+// as it is, for the collector to refuse.
 func (b *builder) output(o string) string {
-	kind, arg, _ := strings.Cut(o, ":")
-	switch kind {
-	case "file":
-		if !filepath.IsAbs(arg) && b.local() && b.opts.DataDir != "." {
-			arg = filepath.Join(b.opts.DataDir, arg)
+	if kind, ent, topic, ok := output.Ref(o); ok && b.app.Entity(ent) != nil {
+		if kind == output.Kafka {
+			if topic == "" {
+				topic = "flows"
+			}
+			return output.Spec{Kind: output.Kafka, Brokers: []string{b.addr(ent, b.portOf(ent, DefaultKafkaPort))}, Topic: topic}.String()
 		}
-		return "file:" + arg
-	case "kafka":
-		ent, topic, _ := strings.Cut(arg, "/")
-		if b.app.Entity(ent) == nil {
-			return o
-		}
-		if topic == "" {
-			topic = "flows"
-		}
-		return "kafka:" + b.addr(ent, b.portOf(ent, DefaultKafkaPort)) + "/" + topic
-	case "elasticsearch":
-		if b.app.Entity(arg) == nil {
-			return "elasticsearch:" + b.credentialsToEnv(arg)
-		}
-		return "elasticsearch:http://" + b.addr(arg, b.portOf(arg, DefaultElasticsearchPort))
+		return output.Spec{Kind: output.Elasticsearch, URL: "http://" + b.addr(ent, b.portOf(ent, DefaultElasticsearchPort))}.String()
 	}
-	return o
+	spec, err := output.Parse(o)
+	if err != nil {
+		return o
+	}
+	switch spec.Kind {
+	case output.File:
+		if !filepath.IsAbs(spec.Path) && b.local() && b.opts.DataDir != "." {
+			spec.Path = filepath.Join(b.opts.DataDir, spec.Path)
+		}
+	case output.Elasticsearch:
+		spec = b.credentialsToSecrets(spec)
+	}
+	return spec.String()
 }
 
-// credentialsToEnv moves user:password out of an Elasticsearch URL into the
-// spec's secrets (ELASTICSEARCH_USERNAME, ELASTICSEARCH_PASSWORD, which the
-// sink reads from its environment), so they never appear on a command line
-// (ps), in a Nomad job's arguments or in a state file in the clear. One set
-// of credentials per entity: a second, different one stays in its URL.
-func (b *builder) credentialsToEnv(raw string) string {
-	base, query, _ := strings.Cut(raw, "?")
-	u, err := url.Parse(base)
-	if err != nil || u.User == nil {
-		return raw
+// credentialsToSecrets moves user:password out of an Elasticsearch URL into
+// the spec's secrets (ELASTICSEARCH_USERNAME, ELASTICSEARCH_PASSWORD, which
+// the sink reads from its environment), so they never appear on a command
+// line (ps), in a Nomad job's arguments or in a state file in the clear.
+// One set of credentials per entity: a second, different one stays in its
+// URL.
+func (b *builder) credentialsToSecrets(spec output.Spec) output.Spec {
+	user, pass, ok := spec.Credentials()
+	if !ok {
+		return spec
 	}
-	user := u.User.Username()
-	pass, _ := u.User.Password()
 	sec := b.spec.Secrets
 	if (sec["ELASTICSEARCH_USERNAME"] != "" && sec["ELASTICSEARCH_USERNAME"] != user) ||
 		(sec["ELASTICSEARCH_PASSWORD"] != "" && sec["ELASTICSEARCH_PASSWORD"] != pass) {
-		return raw
+		return spec
 	}
 	if sec == nil {
 		sec = map[string]string{}
@@ -291,11 +292,7 @@ func (b *builder) credentialsToEnv(raw string) string {
 	if pass != "" {
 		sec["ELASTICSEARCH_PASSWORD"] = pass
 	}
-	u.User = nil
-	if query != "" {
-		return u.String() + "?" + query
-	}
-	return u.String()
+	return spec.WithoutCredentials()
 }
 
 func (b *builder) agent() {
@@ -333,7 +330,7 @@ func (b *builder) ingest() {
 	b.elk("ingest",
 		"--kafka", b.addr(k, b.portOf(k, DefaultKafkaPort))+"/"+topic,
 		"--group", group,
-		"--output", "elasticsearch:http://"+b.addr(es, b.portOf(es, DefaultElasticsearchPort)),
+		"--output", output.Spec{Kind: output.Elasticsearch, URL: "http://" + b.addr(es, b.portOf(es, DefaultElasticsearchPort))}.String(),
 		"--metrics", "0.0.0.0:${port.metrics}")
 	b.resources(300, 256)
 }

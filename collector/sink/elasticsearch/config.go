@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/elk-project/elk/collector/output"
 )
 
 // Config configures a Sink.
@@ -133,7 +135,7 @@ func (c *Config) Validate() error {
 	for _, raw := range c.URLs {
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("url %q: want http(s)://HOST:PORT", Redact(raw)))
+			errs = append(errs, fmt.Errorf("url %q: want http(s)://HOST:PORT", output.RedactURL(raw)))
 		}
 	}
 	if c.IndexPrefix != "" && c.IndexPrefix != strings.ToLower(c.IndexPrefix) {
@@ -180,19 +182,4 @@ func (c *Config) extractCredentials() {
 		u.User = nil
 		c.URLs[i] = u.String()
 	}
-}
-
-// Redact removes credentials from a URL so it can be logged.
-func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if i := strings.LastIndex(raw, "@"); i >= 0 {
-			return "REDACTED@" + raw[i+1:]
-		}
-		return raw
-	}
-	if u.User != nil {
-		u.User = url.User("REDACTED")
-	}
-	return u.String()
 }

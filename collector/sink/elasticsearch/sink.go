@@ -25,6 +25,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esutil"
 
 	"github.com/elk-project/elk/collector/internal/ratelog"
+	"github.com/elk-project/elk/collector/output"
 	"github.com/elk-project/elk/collector/sink"
 )
 
@@ -208,7 +209,7 @@ func (s *Sink) Client() *es.Client { return s.client }
 func (s *Sink) redactedURLs() string {
 	out := make([]string, len(s.cfg.URLs))
 	for i, u := range s.cfg.URLs {
-		out[i] = Redact(u)
+		out[i] = output.RedactURL(u)
 	}
 	return strings.Join(out, ",")
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/elk-project/elk/collector/output"
 	"github.com/elk-project/elk/collector/sink"
 )
 
@@ -504,7 +505,7 @@ func TestRedactAndCredentials(t *testing.T) {
 		{"https://127.0.0.1:9200", "https://127.0.0.1:9200"},
 	}
 	for _, tc := range tests {
-		if got := Redact(tc.in); got != tc.want || strings.Contains(got, "s3cret") {
+		if got := output.RedactURL(tc.in); got != tc.want || strings.Contains(got, "s3cret") {
 			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}

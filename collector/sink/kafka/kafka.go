@@ -60,23 +60,6 @@ type Deps struct {
 	Registry *prometheus.Registry
 }
 
-// ParseSpec parses BROKER[,BROKER]/TOPIC.
-func ParseSpec(spec string) (brokers []string, topic string, err error) {
-	i := strings.LastIndex(spec, "/")
-	if i <= 0 || i == len(spec)-1 {
-		return nil, "", fmt.Errorf("kafka %q: want BROKER[,BROKER]/TOPIC", spec)
-	}
-	for _, b := range strings.Split(spec[:i], ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			brokers = append(brokers, b)
-		}
-	}
-	if len(brokers) == 0 {
-		return nil, "", fmt.Errorf("kafka %q: no broker", spec)
-	}
-	return brokers, spec[i+1:], nil
-}
-
 // Sink publishes documents to Kafka. It implements sink.Sink.
 type Sink struct {
 	cfg    Config

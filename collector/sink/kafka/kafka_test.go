@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -20,32 +19,6 @@ import (
 
 	"github.com/elk-project/elk/deploy/dev/servicetest"
 )
-
-func TestParseSpec(t *testing.T) {
-	tests := []struct {
-		name, spec string
-		brokers    []string
-		topic      string
-		wantErr    bool
-	}{
-		{name: "one broker", spec: "127.0.0.1:9092/sflow", brokers: []string{"127.0.0.1:9092"}, topic: "sflow"},
-		{name: "two brokers", spec: "a:9092,b:9092/flows", brokers: []string{"a:9092", "b:9092"}, topic: "flows"},
-		{name: "no topic", spec: "a:9092/", wantErr: true},
-		{name: "no slash", spec: "a:9092", wantErr: true},
-		{name: "no broker", spec: "/t", wantErr: true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			b, topic, err := ParseSpec(tc.spec)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("ParseSpec(%q) err = %v, wantErr %v", tc.spec, err, tc.wantErr)
-			}
-			if !tc.wantErr && (!reflect.DeepEqual(b, tc.brokers) || topic != tc.topic) {
-				t.Errorf("ParseSpec(%q) = %v %q, want %v %q", tc.spec, b, topic, tc.brokers, tc.topic)
-			}
-		})
-	}
-}
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	d := sink.Doc{
