@@ -1,7 +1,9 @@
-package blueprints
+package blueprints_test
 
 import (
 	"fmt"
+	"github.com/elk-project/elk/blueprints"
+	_ "github.com/elk-project/elk/orchestrator/catalog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -59,7 +61,7 @@ func TestBadFixtures(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join("testdata", "bad", tc.file)
-			app, err := Load(path)
+			app, err := blueprints.Load(path)
 			if err == nil {
 				t.Fatalf("Load(%s) = %+v, want errors", path, app)
 			}
@@ -81,7 +83,7 @@ func TestBadFixtures(t *testing.T) {
 func TestEveryBadFixtureFails(t *testing.T) {
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	for _, f := range files {
-		_, err := Load(f)
+		_, err := blueprints.Load(f)
 		if err == nil {
 			t.Errorf("%s: loaded without error", f)
 			continue
@@ -100,22 +102,22 @@ func TestGoodFixtures(t *testing.T) {
 		t.Fatal("no good fixtures")
 	}
 	for _, f := range files {
-		if _, err := Load(f); err != nil {
+		if _, err := blueprints.Load(f); err != nil {
 			t.Errorf("%v", err)
 		}
 	}
 }
 
 func TestParseModel(t *testing.T) {
-	app, err := Load("testdata/good/generic.yaml")
+	app, err := blueprints.Load("testdata/good/generic.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if app.Name != "web" || app.Target != TargetLocal || len(app.Entities) != 2 {
+	if app.Name != "web" || app.Target != blueprints.TargetLocal || len(app.Entities) != 2 {
 		t.Fatalf("app = %+v", app)
 	}
 	api := app.Entity("api")
-	if api == nil || api.Count != 2 || api.Type != TypeGeneric {
+	if api == nil || api.Count != 2 || api.Type != blueprints.TypeGeneric {
 		t.Fatalf("api = %+v", api)
 	}
 	if !slices.Equal(api.Command, []string{"python3", "-m", "http.server", "${port.http}"}) {
@@ -138,7 +140,7 @@ func TestParseModel(t *testing.T) {
 		t.Errorf("worker = %+v", w)
 	}
 
-	lib, err := Load("library/sflow-stack.yaml")
+	lib, err := blueprints.Load("library/sflow-stack.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +157,7 @@ func TestParseModel(t *testing.T) {
 }
 
 func TestTopoOrder(t *testing.T) {
-	app, err := Load("library/sflow-stack.yaml")
+	app, err := blueprints.Load("library/sflow-stack.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +196,7 @@ func TestValidName(t *testing.T) {
 		{"", false}, {"Demo", false}, {"-a", false}, {"a-", false}, {"1a", false}, {"a_b", false},
 		{"a.b", false}, {"a/b", false}, {"a b", false}, {"$(rm)", false}, {"ü", false}, {strings.Repeat("a", 64), false},
 	} {
-		if err := ValidName(tc.name); (err == nil) != tc.ok {
+		if err := blueprints.ValidName(tc.name); (err == nil) != tc.ok {
 			t.Errorf("ValidName(%q) = %v, want ok=%v", tc.name, err, tc.ok)
 		}
 	}
@@ -208,25 +210,25 @@ func TestValidAppName(t *testing.T) {
 		{"demo", true}, {"tenant-acme", true}, {"a-b-c", true},
 		{"web--api", false}, {"a---b", false}, {"-a", false}, {"a-", false}, {"", false},
 	} {
-		if err := ValidAppName(tc.name); (err == nil) != tc.ok {
+		if err := blueprints.ValidAppName(tc.name); (err == nil) != tc.ok {
 			t.Errorf("ValidAppName(%q) = %v, want ok=%v", tc.name, err, tc.ok)
 		}
 	}
 	// Entity and tenant names may contain "--": only the application's
 	// dashes are escaped.
-	if err := ValidName("a--b"); err != nil {
+	if err := blueprints.ValidName("a--b"); err != nil {
 		t.Errorf("ValidName(%q) = %v, want nil", "a--b", err)
 	}
 }
 
 func TestErrorsList(t *testing.T) {
 	data, _ := os.ReadFile("testdata/bad/many.yaml")
-	_, err := Parse("many.yaml", data)
-	list := Errors(err)
+	_, err := blueprints.Parse("many.yaml", data)
+	list := blueprints.Errors(err)
 	if len(list) != 7 {
 		t.Fatalf("Errors() = %d, want 7", len(list))
 	}
-	if list[0].Pos != (Pos{File: "many.yaml", Line: 2, Col: 9}) {
+	if list[0].Pos != (blueprints.Pos{File: "many.yaml", Line: 2, Col: 9}) {
 		t.Errorf("first position = %v", list[0].Pos)
 	}
 }
@@ -239,7 +241,7 @@ func TestEmptyAndMultiDoc(t *testing.T) {
 		{"no entities", "name: a\n", "x.yaml:1:1: blueprint: entities is required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse("x.yaml", []byte(tc.data))
+			_, err := blueprints.Parse("x.yaml", []byte(tc.data))
 			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 				t.Errorf("got %v, want %s", err, tc.want)
 			}
@@ -254,7 +256,7 @@ func BenchmarkParseStack(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Parse("sflow-stack.yaml", data); err != nil {
+		if _, err := blueprints.Parse("sflow-stack.yaml", data); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -267,7 +269,7 @@ func BenchmarkParseInvalidYAML(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		Parse("invalid-yaml.yaml", data)
+		blueprints.Parse("invalid-yaml.yaml", data)
 	}
 }
 
@@ -284,7 +286,7 @@ func TestLargeBlueprintsStayFast(t *testing.T) {
 		sb.WriteString("}\n")
 	}
 	start := time.Now()
-	app, err := Parse("big.yaml", []byte(sb.String()))
+	app, err := blueprints.Parse("big.yaml", []byte(sb.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +298,7 @@ func TestLargeBlueprintsStayFast(t *testing.T) {
 		t.Errorf("order starts %s ends %s", order[0].ID, order[2999].ID)
 	}
 	bad := "name: x\nentities:\n  - id: a\n    type: generic\n" + strings.Repeat("    # filler line\n", 20000) + "   count: [\n"
-	_, err = Parse("bad.yaml", []byte(bad))
+	_, err = blueprints.Parse("bad.yaml", []byte(bad))
 	if err == nil {
 		t.Fatal("no error for invalid YAML")
 	}

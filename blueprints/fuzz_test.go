@@ -1,4 +1,4 @@
-package blueprints
+package blueprints_test
 
 import (
 	"os"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/elk-project/elk/blueprints"
+	_ "github.com/elk-project/elk/orchestrator/catalog"
 	"github.com/elk-project/elk/orchestrator/discovery"
 )
 
@@ -23,7 +25,7 @@ func FuzzLoad(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		app, err := Parse("fuzz.yaml", data)
+		app, err := blueprints.Parse("fuzz.yaml", data)
 		if err != nil {
 			if app != nil {
 				t.Fatalf("an error and an application")
@@ -35,7 +37,7 @@ func FuzzLoad(f *testing.F) {
 			}
 			return
 		}
-		if ValidAppName(app.Name) != nil {
+		if blueprints.ValidAppName(app.Name) != nil {
 			t.Fatalf("accepted a bad application name %q", app.Name)
 		}
 		order := app.TopoOrder()
@@ -50,11 +52,11 @@ func FuzzLoad(f *testing.F) {
 				}
 			}
 			seen[e.ID] = true
-			if ValidName(e.ID) != nil || e.Count < 0 || e.Count > MaxCount {
+			if blueprints.ValidName(e.ID) != nil || e.Count < 0 || e.Count > blueprints.MaxCount {
 				t.Fatalf("accepted a bad entity %+v", e)
 			}
-			if name := discovery.ServiceName(app.Name, e.ID); len(name) > MaxNameLen {
-				t.Fatalf("accepted the service name %q, longer than %d", name, MaxNameLen)
+			if name := discovery.ServiceName(app.Name, e.ID); len(name) > blueprints.MaxNameLen {
+				t.Fatalf("accepted the service name %q, longer than %d", name, blueprints.MaxNameLen)
 			}
 		}
 	})

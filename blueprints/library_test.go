@@ -1,6 +1,8 @@
-package blueprints
+package blueprints_test
 
 import (
+	"github.com/elk-project/elk/blueprints"
+	_ "github.com/elk-project/elk/orchestrator/catalog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,7 +18,7 @@ func TestLibrary(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			app, err := Load(f)
+			app, err := blueprints.Load(f)
 			if err != nil {
 				t.Fatalf("%v", err)
 			}
@@ -49,7 +51,7 @@ func TestDocExamples(t *testing.T) {
 			}
 			n++
 			name := filepath.Base(doc) + "#" + string(rune('0'+i%10))
-			if _, err := Parse(name, []byte(m[1])); err != nil {
+			if _, err := blueprints.Parse(name, []byte(m[1])); err != nil {
 				t.Errorf("blueprint example %d in %s: %v", i, doc, err)
 			}
 		}

@@ -372,7 +372,7 @@ func (p *parser) entity(app *Application, n *yaml.Node, i int, tenants map[strin
 	if v := f["type"]; v != nil {
 		e.Type = p.str(v, what+".type")
 		if ti, typeOK = LookupType(e.Type); !typeOK && e.Type != "" {
-			p.at(v, "%s: unknown type %q (built-in types: %s)", what, truncate(e.Type), strings.Join(typeNames(), ", "))
+			p.at(v, "%s: unknown type %q (known types: %s)", what, truncate(e.Type), strings.Join(typeNames(), ", "))
 		}
 	} else {
 		p.at(n, "%s: type is required", what)
@@ -611,6 +611,15 @@ func (p *parser) config(n *yaml.Node, what string, ti TypeInfo, typeOK bool, fro
 			if id := p.name(v, fw); id != "" {
 				p.refs = append(p.refs, ref{from: from, to: id, node: v, what: fw})
 			}
+		case KindOutputs:
+			items := []*yaml.Node{v}
+			if v.Kind == yaml.SequenceNode {
+				items = v.Content
+			}
+			p.strs(v, fw)
+			for j, it := range items {
+				p.output(it, fmt.Sprintf("%s[%d]", fw, j), from)
+			}
 		case KindRefs:
 			items := []*yaml.Node{v}
 			if v.Kind == yaml.SequenceNode {
@@ -620,19 +629,6 @@ func (p *parser) config(n *yaml.Node, what string, ti TypeInfo, typeOK bool, fro
 				if id := p.name(it, fmt.Sprintf("%s[%d]", fw, j)); id != "" {
 					p.refs = append(p.refs, ref{from: from, to: id, node: it, what: fmt.Sprintf("%s[%d]", fw, j)})
 				}
-			}
-		}
-	}
-	// Outputs naming an entity (kafka:ENTITY, elasticsearch:ENTITY) are
-	// references too.
-	if typeOK && ti.Name == TypeSFlowCollector {
-		if v := f["output"]; v != nil {
-			items := []*yaml.Node{v}
-			if v.Kind == yaml.SequenceNode {
-				items = v.Content
-			}
-			for j, it := range items {
-				p.output(it, fmt.Sprintf("%s.output[%d]", what, j), from)
 			}
 		}
 	}

@@ -1,19 +1,13 @@
 package blueprints
 
-import "sort"
-
-// Built-in entity types.
-const (
-	TypeSFlowCollector = "sflow-collector"
-	TypeSFlowAgent     = "sflow-agent"
-	TypeKafka          = "kafka"
-	TypeElasticsearch  = "elasticsearch"
-	TypeKibana         = "kibana"
-	TypePrometheus     = "prometheus"
-	TypeESExporter     = "es-exporter"
-	TypeIngest         = "ingest"
-	TypeGeneric        = "generic"
+import (
+	"fmt"
+	"sort"
+	"sync"
 )
+
+// TypeGeneric is an entity given by its command or image.
+const TypeGeneric = "generic"
 
 // Kind is the expected shape of a config value.
 type Kind int
@@ -30,12 +24,13 @@ const (
 	KindRef            // the id of another entity of the application
 	KindRefs           // a list of entity ids
 	KindAny            // any YAML value
+	KindOutputs        // collector outputs (see collector/output); kafka:ENTITY and elasticsearch:ENTITY refer to entities
 )
 
 func (k Kind) String() string {
 	return [...]string{"a string", "an integer", "a port number", "true or false", "a duration",
 		"a string or a list of strings", "a mapping of strings", "an entity id", "a list of entity ids",
-		"any value"}[k]
+		"any value", "a list of outputs"}[k]
 }
 
 // Field describes one config key of a type.
@@ -56,72 +51,54 @@ type TypeInfo struct {
 	Required []string
 }
 
-var types = map[string]TypeInfo{
-	TypeSFlowCollector: {Name: TypeSFlowCollector, Help: "elk sFlow collector (elk collector)", Config: map[string]Field{
-		"port":       {KindPort, "UDP port the collector listens on (default 6343); shared by all instances"},
-		"output":     {KindStrings, "outputs: file:PATH, stdout, kafka:ENTITY[/TOPIC], elasticsearch:ENTITY"},
-		"tenants":    {KindString, "tenant table YAML file (reloaded when it changes)"},
-		"metrics":    {KindBool, "serve Prometheus metrics on a per-instance port (default true)"},
-		"extra_args": {KindStrings, "additional command-line arguments"},
-	}, Required: []string{"output"}},
-	TypeSFlowAgent: {Name: TypeSFlowAgent, Help: "synthetic sFlow traffic generator (elk agent)", Config: map[string]Field{
-		"collector":  {KindRef, "entity receiving the datagrams"},
-		"address":    {KindString, "host:port receiving the datagrams, instead of collector"},
-		"rate":       {KindInt, "samples per second"},
-		"agents":     {KindInt, "number of simulated sFlow agents"},
-		"scenario":   {KindString, "rate shape over time: steady, spike, ramp or diurnal"},
-		"duration":   {KindDuration, "how long each run sends (default 8760h: until stopped)"},
-		"extra_args": {KindStrings, "additional command-line arguments"},
-	}},
-	TypeIngest: {Name: TypeIngest, Help: "Kafka to Elasticsearch ingest worker (elk ingest)", Config: map[string]Field{
-		"kafka":         {KindRef, "Kafka entity to consume from"},
-		"elasticsearch": {KindRef, "Elasticsearch entity to write to"},
-		"topic":         {KindString, "Kafka topic (default flows)"},
-		"group":         {KindString, "consumer group (default: the entity's service name, <app>-<entity> with each - of <app> doubled)"},
-		"extra_args":    {KindStrings, "additional command-line arguments"},
-	}},
-	TypeESExporter: {Name: TypeESExporter, Help: "Elasticsearch metrics exporter (elk agent es-exporter)", Config: map[string]Field{
-		"elasticsearch": {KindRef, "Elasticsearch entity to watch"},
-		"extra_args":    {KindStrings, "additional command-line arguments"},
-	}},
-	TypeKafka: {Name: TypeKafka, Help: "Apache Kafka broker", Third: true, Config: map[string]Field{
-		"port":       {KindPort, "broker port (default 9092)"},
-		"topics":     {KindStrings, "topics to create"},
-		"partitions": {KindInt, "partitions per topic"},
-		"version":    {KindString, "image tag"},
-	}},
-	TypeElasticsearch: {Name: TypeElasticsearch, Help: "Elasticsearch node", Third: true, Config: map[string]Field{
-		"port":    {KindPort, "HTTP port (default 9200)"},
-		"heap":    {KindString, "JVM heap, e.g. 1g"},
-		"version": {KindString, "image tag"},
-	}},
-	TypeKibana: {Name: TypeKibana, Help: "Kibana UI", Third: true, Config: map[string]Field{
-		"elasticsearch": {KindRef, "Elasticsearch entity Kibana reads"},
-		"port":          {KindPort, "HTTP port (default 5601)"},
-		"version":       {KindString, "image tag"},
-	}},
-	TypePrometheus: {Name: TypePrometheus, Help: "Prometheus server scraping the application", Third: true, Config: map[string]Field{
-		"scrape":    {KindRefs, "entities to scrape (default: every elk entity)"},
-		"port":      {KindPort, "HTTP port (default 9090)"},
-		"retention": {KindDuration, "how long samples are kept"},
-		"version":   {KindString, "image tag"},
-	}},
-	TypeGeneric: {Name: TypeGeneric, Help: "any command or container image", Config: nil},
+// generic is the one type the blueprint format itself defines: an entity
+// given by its command or image, env and ports (see Entity).
+var generic = TypeInfo{Name: TypeGeneric, Help: "any command or container image"}
+
+// registry holds the types the blueprint format knows: generic and those
+// registered by the packages that run them (each built-in type is one file
+// of orchestrator/catalog, with its schema and its recipe).
+var registry = struct {
+	sync.RWMutex
+	m map[string]TypeInfo
+}{m: map[string]TypeInfo{TypeGeneric: generic}}
+
+// RegisterType makes a type known to Parse. It panics when the name is
+// taken or invalid: types are registered once, at init.
+func RegisterType(t TypeInfo) {
+	if err := ValidName(t.Name); err != nil {
+		panic(fmt.Sprintf("blueprints: type name: %v", err))
+	}
+	for _, k := range t.Required {
+		if _, ok := t.Config[k]; !ok {
+			panic(fmt.Sprintf("blueprints: type %s: required key %q is not in its config", t.Name, k))
+		}
+	}
+	registry.Lock()
+	defer registry.Unlock()
+	if _, dup := registry.m[t.Name]; dup {
+		panic("blueprints: type " + t.Name + " registered twice")
+	}
+	registry.m[t.Name] = t
 }
 
-// Types returns the built-in entity types, sorted by name.
+// Types returns the known entity types, sorted by name.
 func Types() []TypeInfo {
-	out := make([]TypeInfo, 0, len(types))
-	for _, t := range types {
+	registry.RLock()
+	defer registry.RUnlock()
+	out := make([]TypeInfo, 0, len(registry.m))
+	for _, t := range registry.m {
 		out = append(out, t)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
-// LookupType returns the built-in type called name.
+// LookupType returns the type called name.
 func LookupType(name string) (TypeInfo, bool) {
-	t, ok := types[name]
+	registry.RLock()
+	defer registry.RUnlock()
+	t, ok := registry.m[name]
 	return t, ok
 }
 

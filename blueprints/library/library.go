@@ -16,6 +16,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/elk-project/elk/blueprints"
+	// The built-in entity types register with blueprints there.
+	_ "github.com/elk-project/elk/orchestrator/catalog"
 )
 
 //go:embed *.yaml

@@ -20,6 +20,7 @@ import (
 	"github.com/elk-project/elk/blueprints/library"
 	sinkspec "github.com/elk-project/elk/collector/output"
 	"github.com/elk-project/elk/orchestrator"
+	"github.com/elk-project/elk/orchestrator/catalog"
 	"github.com/elk-project/elk/orchestrator/client"
 	"github.com/elk-project/elk/orchestrator/server"
 )
@@ -140,7 +141,7 @@ func addOutputs(data []byte, outputs []string) ([]byte, error) {
 	}
 	changed := false
 	for _, e := range ents.Content {
-		if t := get(e, "type"); t == nil || t.Value != "sflow-collector" {
+		if t := get(e, "type"); t == nil || t.Value != catalog.TypeSFlowCollector {
 			continue
 		}
 		cfg := get(e, "config")

@@ -11,16 +11,8 @@ import (
 	"time"
 
 	"github.com/elk-project/elk/orchestrator"
+	"github.com/elk-project/elk/orchestrator/catalog"
 )
-
-// rateSeries are the counters the server turns into live rates, per
-// entity type: rate name -> metric family summed over every instance.
-var rateSeries = map[string]map[string]string{
-	"sflow-collector": {
-		"datagrams_per_second": "elk_collector_received_datagrams_total",
-		"samples_per_second":   "elk_collector_agent_samples_total",
-	},
-}
 
 type counterPoint struct {
 	t      time.Time
@@ -69,7 +61,7 @@ func (r *rates) sample(ctx context.Context) {
 			continue
 		}
 		for _, es := range st.Entities {
-			series, ok := rateSeries[es.Type]
+			series, ok := catalog.Rates(es.Type)
 			if !ok {
 				continue
 			}
