@@ -67,7 +67,8 @@ entities:
 					return tc.check
 				},
 			}
-			app, err := c.Compile("solo.yaml", []byte(tc.bp))
+			compiled, err := c.Compile("solo.yaml", []byte(tc.bp))
+			app := compiled.App
 			if strings.Join(gotRefs, ",") != strings.Join(tc.wantRefs, ",") {
 				t.Errorf("refs %v, want %v", gotRefs, tc.wantRefs)
 			}

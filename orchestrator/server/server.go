@@ -41,19 +41,27 @@ import (
 
 	"github.com/elk-project/elk/orchestrator"
 	"github.com/elk-project/elk/orchestrator/api"
+	"github.com/elk-project/elk/policies"
 )
 
-// Compiler turns a blueprint document into an application for the engine,
-// and tells what to do with its policies once deployed.
+// Compiler turns a blueprint document, once, into an application for the
+// engine and the scaling policies of its entities.
 type Compiler interface {
-	Compile(filename string, data []byte) (orchestrator.App, error)
+	Compile(filename string, data []byte) (Compiled, error)
+}
+
+// Compiled is a compiled blueprint.
+type Compiled struct {
+	App orchestrator.App
+	// Policies are the entities' scaling policies, by entity id.
+	Policies map[string][]*policies.Policy
 }
 
 // PolicySink receives the scaling policies of deployed applications (the
 // policy engine). Deployed is called after a successful deploy with the
-// blueprint text; Undeployed after an undeploy.
+// application's policies; Undeployed after an undeploy.
 type PolicySink interface {
-	Deployed(app orchestrator.App) error
+	Deployed(app string, policies map[string][]*policies.Policy) error
 	Undeployed(app string)
 }
 
@@ -218,11 +226,12 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = "blueprint.yaml"
 	}
-	app, err := s.deps.Compiler.Compile(name, data)
+	compiled, err := s.deps.Compiler.Compile(name, data)
 	if err != nil {
 		writeErr(w, fmt.Errorf("%w: %w", orchestrator.ErrInvalid, err))
 		return
 	}
+	app := compiled.App
 	dry, _ := strconv.ParseBool(r.URL.Query().Get("dry_run"))
 	stream := r.Header.Get("Accept") == "application/x-ndjson"
 
@@ -242,7 +251,7 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 			}
 		}})
 		if err == nil && !dry && s.deps.PolicySink != nil {
-			if perr := s.deps.PolicySink.Deployed(app); perr != nil {
+			if perr := s.deps.PolicySink.Deployed(app.Name, compiled.Policies); perr != nil {
 				s.log.Warn("load the application's policies", "app", app.Name, "error", perr)
 			}
 		}

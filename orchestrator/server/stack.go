@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -48,11 +49,12 @@ type BlueprintCompiler struct {
 	AddressCheck func(app string, refs []string) error
 }
 
-// Compile parses and validates a blueprint and builds its entities' specs.
-func (c BlueprintCompiler) Compile(filename string, data []byte) (orchestrator.App, error) {
+// Compile parses and validates a blueprint and builds its entities' specs
+// and policies.
+func (c BlueprintCompiler) Compile(filename string, data []byte) (Compiled, error) {
 	bp, err := blueprints.Parse(filename, data)
 	if err != nil {
-		return orchestrator.App{}, err
+		return Compiled{}, err
 	}
 	opts := c.Options
 	var refs []string
@@ -73,19 +75,22 @@ func (c BlueprintCompiler) Compile(filename string, data []byte) (orchestrator.A
 		if c.Options.Target != "" && bp.Target != c.Options.Target {
 			err = fmt.Errorf("%w\n(the blueprint targets %s; this server runs the %s target)", err, bp.Target, c.Options.Target)
 		}
-		return orchestrator.App{}, err
+		return Compiled{}, err
 	}
-	// The text is kept for the policies and for reference; the specs
-	// carry the credentials (sealed), the text only their redaction.
-	app := orchestrator.App{Name: bp.Name, Source: secrets.RedactText(string(data))}
+	// The text is kept for reference; the specs carry the credentials
+	// (sealed), the text only their redaction.
+	out := Compiled{App: orchestrator.App{Name: bp.Name, Source: secrets.RedactText(string(data))}, Policies: map[string][]*policies.Policy{}}
 	for _, s := range specs {
 		var deps []string
 		if e := bp.Entity(s.Entity); e != nil {
 			deps = e.DependsOn
+			if len(e.Scaling) > 0 {
+				out.Policies[e.ID] = e.Scaling
+			}
 		}
-		app.Entities = append(app.Entities, orchestrator.Entity{Spec: s, DependsOn: deps})
+		out.App.Entities = append(out.App.Entities, orchestrator.Entity{Spec: s, DependsOn: deps})
 	}
-	return app, nil
+	return out, nil
 }
 
 // policySink hands a deployed blueprint's policies to the policy engine.
@@ -95,29 +100,25 @@ type policySink struct {
 	has map[string][]string // app -> entities with policies
 }
 
-func (p *policySink) Deployed(app orchestrator.App) error {
-	bp, err := blueprints.Parse(app.Name+".yaml", []byte(app.Source))
-	if err != nil {
-		return err
-	}
+func (p *policySink) Deployed(app string, pols map[string][]*policies.Policy) error {
 	var errs []error
 	var ents []string
-	for _, e := range bp.Entities {
-		for _, pol := range e.Scaling {
-			if _, err := p.eng.Apply(pol, "blueprint "+app.Name, "blueprint"); err != nil {
-				errs = append(errs, fmt.Errorf("policy of %s: %w", e.ID, err))
+	for _, id := range slices.Sorted(maps.Keys(pols)) {
+		for _, pol := range pols[id] {
+			if _, err := p.eng.Apply(pol, "blueprint "+app, "blueprint"); err != nil {
+				errs = append(errs, fmt.Errorf("policy of %s: %w", id, err))
 				continue
 			}
-			ents = append(ents, e.ID)
+			ents = append(ents, id)
 		}
 	}
 	p.mu.Lock()
-	for _, old := range p.has[app.Name] {
-		if bp.Entity(old) == nil || len(bp.Entity(old).Scaling) == 0 {
-			p.eng.Remove(app.Name, old)
+	for _, old := range p.has[app] {
+		if len(pols[old]) == 0 {
+			p.eng.Remove(app, old)
 		}
 	}
-	p.has[app.Name] = ents
+	p.has[app] = ents
 	p.mu.Unlock()
 	return errors.Join(errs...)
 }

@@ -63,7 +63,8 @@ func TestIntegrationOrchestratorDeploy(t *testing.T) {
 	}
 	comp := server.BlueprintCompiler{Options: catalog.Options{Target: blueprints.TargetNomad, ElkBinary: bin,
 		ServiceHost: func(string, string) string { return "127.0.0.1" }}}
-	app, err := comp.Compile("orchdemo.yaml", []byte(src))
+	compiled, err := comp.Compile("orchdemo.yaml", []byte(src))
+	app := compiled.App
 	if err != nil {
 		t.Fatal(err)
 	}
