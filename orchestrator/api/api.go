@@ -3,11 +3,28 @@
 // CLI's client does not pull in the server's Nomad and Consul adapters.
 package api
 
-import "github.com/elk-project/elk/orchestrator"
+import (
+	"errors"
+	"net/http"
 
-// ErrorBody is the JSON body of every error answer.
-type ErrorBody struct {
-	Error string `json:"error"`
+	"github.com/elk-project/elk/orchestrator"
+)
+
+// Error is an error answer: its JSON body ({"error": "..."}) and, on the
+// client side, the HTTP status it came with.
+type Error struct {
+	Status  int    `json:"-"`
+	Message string `json:"error"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// ErrNotFound is matched (errors.Is) by 404 answers.
+var ErrNotFound = errors.New("not found")
+
+// Is makes 404 answers match ErrNotFound.
+func (e *Error) Is(target error) bool {
+	return target == ErrNotFound && e.Status == http.StatusNotFound
 }
 
 // DeployLine is one line of a streamed deploy (application/x-ndjson): a

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+
+	"github.com/elk-project/elk/orchestrator/api"
 )
 
 // Options configure Middleware.
@@ -105,7 +107,7 @@ func quote(s string) string {
 func refuse(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	_ = json.NewEncoder(w).Encode(api.Error{Message: msg})
 }
 
 func bearer(r *http.Request) (string, bool) {

@@ -22,23 +22,13 @@ import (
 // DefaultAddr is used when ELK_ADDR is unset.
 const DefaultAddr = "http://127.0.0.1:7878"
 
-// Error is an error answered by the api.
-type Error struct {
-	Status  int
-	Message string
-}
-
-func (e *Error) Error() string { return e.Message }
+// Error is an error answered by the server (see api.Error).
+type Error = api.Error
 
 // ErrNotFound is matched (errors.Is) by 404 answers.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = api.ErrNotFound
 
-// Is makes 404 answers match ErrNotFound.
-func (e *Error) Is(target error) bool {
-	return target == ErrNotFound && e.Status == http.StatusNotFound
-}
-
-// Client talks to one api.
+// Client talks to one server.
 type Client struct {
 	base string
 	http *http.Client
@@ -92,9 +82,10 @@ func (c *Client) request(ctx context.Context, method, path string, body io.Reade
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		var eb api.ErrorBody
-		if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
-			return nil, &Error{Status: resp.StatusCode, Message: eb.Error}
+		var e api.Error
+		if json.Unmarshal(b, &e) == nil && e.Message != "" {
+			e.Status = resp.StatusCode
+			return nil, &e
 		}
 		return nil, &Error{Status: resp.StatusCode, Message: fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))}
 	}

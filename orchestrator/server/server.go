@@ -210,7 +210,7 @@ func statusOf(err error) int {
 var errBadRequest = errors.New("bad request")
 
 func writeErr(w http.ResponseWriter, err error) {
-	writeJSON(w, statusOf(err), api.ErrorBody{Error: err.Error()})
+	writeJSON(w, statusOf(err), api.Error{Message: err.Error()})
 }
 
 func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
