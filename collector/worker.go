@@ -98,18 +98,48 @@ var _ receiver.Handler = (*worker)(nil)
 // Handle decodes one datagram and queues its documents.
 func (w *worker) Handle(p *receiver.Packet) {
 	start := time.Now()
-	m := w.c.metrics
 	dg := &w.dg
 	if err := w.dec.Decode(p.Data(), dg); err != nil {
-		reason := sflow.ReasonTruncated
-		var de *sflow.DecodeError
-		if errors.As(err, &de) {
-			reason = de.Reason
-		}
-		w.sender(p.Src.Addr()).inc(reason)
-		m.lossDecode.Inc()
+		w.decodeFailed(p, err)
 		return
 	}
+	d := w.begin(p, dg)
+	w.flows(&d)
+	w.counters(&d)
+	w.discards(&d)
+	w.agents.charge(d.st)
+	w.c.metrics.decodeDuration.Observe(time.Since(start).Seconds())
+	if len(w.docs) >= w.c.cfg.Batch {
+		w.flush()
+	}
+}
+
+// datagramCtx is what the samples of one datagram share.
+type datagramCtx struct {
+	p         *receiver.Packet
+	dg        *sflow.Datagram
+	agent     netip.Addr
+	st        *agentState
+	restarted bool
+	snap      *route.Snapshot
+	meta      flowdoc.Meta
+	id        flowdoc.IDKey
+}
+
+// decodeFailed counts a datagram that did not decode.
+func (w *worker) decodeFailed(p *receiver.Packet, err error) {
+	reason := sflow.ReasonTruncated
+	var de *sflow.DecodeError
+	if errors.As(err, &de) {
+		reason = de.Reason
+	}
+	w.sender(p.Src.Addr()).inc(reason)
+	w.c.metrics.lossDecode.Inc()
+}
+
+// begin updates the state of the datagram's agent and returns what its
+// samples share.
+func (w *worker) begin(p *receiver.Packet, dg *sflow.Datagram) datagramCtx {
 	agent := dg.AgentAddr
 	if !agent.IsValid() {
 		agent = p.Src.Addr()
@@ -121,10 +151,23 @@ func (w *worker) Handle(p *receiver.Packet) {
 	for _, u := range dg.Unknown {
 		w.unknownCounter(u).Add(float64(u.Count))
 	}
-	meta := flowdoc.Meta{Received: p.Received, BootMS: st.bootMS}
-	snap := w.c.router.Current()
-	id := flowdoc.IDKey{Agent: agent, SubAgent: dg.SubAgentID, BootMS: st.bootMS, Sequence: dg.Sequence}
+	return datagramCtx{
+		p:         p,
+		dg:        dg,
+		agent:     agent,
+		st:        st,
+		restarted: restarted,
+		meta:      flowdoc.Meta{Received: p.Received, BootMS: st.bootMS},
+		snap:      w.c.router.Current(),
+		id:        flowdoc.IDKey{Agent: agent, SubAgent: dg.SubAgentID, BootMS: st.bootMS, Sequence: dg.Sequence},
+	}
+}
 
+// flows queues the documents of the flow samples: one for the operator,
+// one per tenant the flow routes to.
+func (w *worker) flows(d *datagramCtx) {
+	m := w.c.metrics
+	dg, st, snap, id, agent, p := d.dg, d.st, d.snap, &d.id, d.agent, d.p
 	for i := range dg.Flows {
 		f := &dg.Flows[i]
 		st.m.flows.Inc()
@@ -135,9 +178,9 @@ func (w *worker) Handle(p *receiver.Packet) {
 		m.estPackets.Add(float64(packets))
 		m.estBytes.Add(float64(bytes))
 
-		w.body = flowdoc.AppendFlowBody(w.body[:0], dg, f, &meta)
+		w.body = flowdoc.AppendFlowBody(w.body[:0], dg, f, &d.meta)
 		id.Sample, id.Record, id.Counter, id.SampleKind, id.Tenant = uint32(i), 0, false, kindFlow, ""
-		w.emit(&id, flowdoc.DatasetFlow, p, agent, "", "")
+		w.emit(id, flowdoc.DatasetFlow, p, agent, "", "")
 		w.c.docsFlowOperator.Inc()
 
 		if snap.Len() == 0 {
@@ -149,11 +192,16 @@ func (w *worker) Handle(p *receiver.Packet) {
 			tenant := snap.Tenants[mt.Tenant].ID
 			snap.Account(mt, packets, bytes)
 			id.Tenant = tenant
-			w.emit(&id, flowdoc.DatasetFlow, p, agent, tenant, direction(mt))
+			w.emit(id, flowdoc.DatasetFlow, p, agent, tenant, direction(mt))
 			w.c.docsFlowTenant.Inc()
 		}
 	}
+}
 
+// counters queues the documents of the counter samples: one per record
+// for the operator and for each tenant the interface belongs to.
+func (w *worker) counters(d *datagramCtx) {
+	dg, st, snap, id, agent, p := d.dg, d.st, d.snap, &d.id, d.agent, d.p
 	for i := range dg.Counters {
 		c := &dg.Counters[i]
 		st.m.counters.Inc()
@@ -171,29 +219,36 @@ func (w *worker) Handle(p *receiver.Packet) {
 		}
 		for j, rec := range w.crecs {
 			var rates *flowdoc.Rates
-			r, ok := st.rates.For(rec, dg, c, restarted)
+			r, ok := st.rates.For(rec, dg, c, d.restarted)
 			if ok {
 				rates = &r
 			}
-			w.body = flowdoc.AppendCounterBody(w.body[:0], dg, c, rec, rates, &meta)
+			w.body = flowdoc.AppendCounterBody(w.body[:0], dg, c, rec, rates, &d.meta)
 			id.Sample, id.Record, id.Counter, id.SampleKind, id.Tenant = uint32(i), uint32(j), true, kindCounter, ""
-			w.emit(&id, flowdoc.DatasetCounters, p, agent, "", "")
+			w.emit(id, flowdoc.DatasetCounters, p, agent, "", "")
 			w.c.docsCounterOperator.Inc()
 			for _, mt := range w.matches {
 				id.Tenant = snap.Tenants[mt.Tenant].ID
-				w.emit(&id, flowdoc.DatasetCounters, p, agent, id.Tenant, "")
+				w.emit(id, flowdoc.DatasetCounters, p, agent, id.Tenant, "")
 				w.c.docsCounterTenant.Inc()
 			}
 		}
 	}
+}
+
+// discards queues the documents of the discarded packet samples: one for
+// the operator, one per tenant the packet routes to.
+func (w *worker) discards(d *datagramCtx) {
+	m := w.c.metrics
+	dg, st, snap, id, agent, p := d.dg, d.st, d.snap, &d.id, d.agent, d.p
 	for i := range dg.Discards {
 		ds := &dg.Discards[i]
 		st.m.discards.Inc()
 		m.discards.Inc()
 		w.countRecords(ds.Records)
-		w.body = flowdoc.AppendDiscardBody(w.body[:0], dg, ds, &meta)
+		w.body = flowdoc.AppendDiscardBody(w.body[:0], dg, ds, &d.meta)
 		id.Sample, id.Record, id.Counter, id.SampleKind, id.Tenant = uint32(i), 0, false, kindDiscard, ""
-		w.emit(&id, flowdoc.DatasetDiscards, p, agent, "", "")
+		w.emit(id, flowdoc.DatasetDiscards, p, agent, "", "")
 		w.c.docsDiscardOperator.Inc()
 		if snap.Len() == 0 {
 			continue
@@ -204,14 +259,9 @@ func (w *worker) Handle(p *receiver.Packet) {
 		w.matches = snap.Route(&rf, w.matches[:0])
 		for _, mt := range w.matches {
 			id.Tenant = snap.Tenants[mt.Tenant].ID
-			w.emit(&id, flowdoc.DatasetDiscards, p, agent, id.Tenant, direction(mt))
+			w.emit(id, flowdoc.DatasetDiscards, p, agent, id.Tenant, direction(mt))
 			w.c.docsDiscardTenant.Inc()
 		}
-	}
-	w.agents.charge(st)
-	m.decodeDuration.Observe(time.Since(start).Seconds())
-	if len(w.docs) >= w.c.cfg.Batch {
-		w.flush()
 	}
 }
 

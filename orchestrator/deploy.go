@@ -352,188 +352,302 @@ func (e *Engine) cancellable(ctx context.Context, app string) context.Context {
 
 // execute runs a journaled deploy.
 func (e *Engine) execute(ctx context.Context, j *Journal, prev *State, progress func(Event), resumed bool) error {
-	app := j.App
-	pr := &Progress{ID: j.ID, Resumed: resumed}
+	r := e.startRun(ctx, j, prev, progress, resumed)
+	defer r.end()
+	r.announce()
+	if err := r.startEntities(); err != nil {
+		return err
+	}
+	if err := r.removeEntities(); err != nil {
+		return err
+	}
+	return r.finish()
+}
+
+// deployRun is one execution of a journaled deploy.
+type deployRun struct {
+	e        *Engine
+	ctx      context.Context
+	j        *Journal
+	app      App
+	prev     *State
+	prevApp  App
+	pr       *Progress
+	progress func(Event)
+	resumed  bool
+	emitMu   sync.Mutex
+	// jmu guards j while the entities of one wave deploy concurrently.
+	jmu sync.Mutex
+}
+
+// startRun registers the live progress of a deploy; end unregisters it.
+func (e *Engine) startRun(ctx context.Context, j *Journal, prev *State, progress func(Event), resumed bool) *deployRun {
+	r := &deployRun{
+		e:        e,
+		ctx:      ctx,
+		j:        j,
+		app:      j.App,
+		prev:     prev,
+		pr:       &Progress{ID: j.ID, Resumed: resumed},
+		progress: progress,
+		resumed:  resumed,
+	}
+	if prev != nil {
+		r.prevApp = prev.App
+	}
 	e.mu.Lock()
-	e.running[app.Name] = pr
+	e.running[r.app.Name] = r.pr
 	e.mu.Unlock()
-	defer func() {
-		e.mu.Lock()
-		delete(e.running, app.Name)
-		if c, ok := e.cancels[app.Name]; ok {
-			c(nil)
-			delete(e.cancels, app.Name)
-		}
-		e.mu.Unlock()
-	}()
-	var emitMu sync.Mutex
-	emit := func(entity, action, format string, args ...any) {
-		emitMu.Lock()
-		defer emitMu.Unlock()
-		ev := Event{Time: e.now().UTC(), App: app.Name, Entity: entity, Action: action, Message: fmt.Sprintf(format, args...)}
-		e.mu.Lock()
-		pr.Entity = entity
-		pr.Events = append(pr.Events, ev)
-		e.mu.Unlock()
-		e.log.Info("deploy", "app", app.Name, "entity", entity, "action", action, "message", ev.Message)
-		if progress != nil {
-			progress(ev)
-		}
+	return r
+}
+
+// end forgets the deploy's progress and its cancel function.
+func (r *deployRun) end() {
+	e := r.e
+	e.mu.Lock()
+	delete(e.running, r.app.Name)
+	if c, ok := e.cancels[r.app.Name]; ok {
+		c(nil)
+		delete(e.cancels, r.app.Name)
 	}
-	if resumed {
-		emit("", "plan", "resuming deploy %s", j.ID)
+	e.mu.Unlock()
+}
+
+// emit records an event in the progress, the log and the caller's
+// callback.
+func (r *deployRun) emit(entity, action, format string, args ...any) {
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
+	e := r.e
+	ev := Event{Time: e.now().UTC(), App: r.app.Name, Entity: entity, Action: action, Message: fmt.Sprintf(format, args...)}
+	e.mu.Lock()
+	r.pr.Entity = entity
+	r.pr.Events = append(r.pr.Events, ev)
+	e.mu.Unlock()
+	e.log.Info("deploy", "app", r.app.Name, "entity", entity, "action", action, "message", ev.Message)
+	if r.progress != nil {
+		r.progress(ev)
 	}
-	for _, c := range j.Plan.Changes {
+}
+
+// announce emits the plan.
+func (r *deployRun) announce() {
+	if r.resumed {
+		r.emit("", "plan", "resuming deploy %s", r.j.ID)
+	}
+	for _, c := range r.j.Plan.Changes {
 		if c.Action == ActionRemove {
 			continue
 		}
-		emit(c.Entity, "plan", "%s%s", c.Action, diffText(c))
+		r.emit(c.Entity, "plan", "%s%s", c.Action, diffText(c))
 	}
-	var prevApp App
-	if prev != nil {
-		prevApp = prev.App
+}
+
+// fail ends the deploy at entity: an interrupted deploy keeps its journal,
+// a failed one is rolled back.
+func (r *deployRun) fail(entity string, err error) error {
+	ctx, e, app := r.ctx, r.e, r.app
+	if ctx.Err() != nil {
+		// Interrupted (the server is stopping): keep the journal so
+		// the next server resumes instead of rolling back.
+		return fmt.Errorf("deploy of %q interrupted at %s: %w", app.Name, entity, context.Cause(ctx))
 	}
-	fail := func(entity string, err error) error {
-		if ctx.Err() != nil {
-			// Interrupted (the server is stopping): keep the journal so
-			// the next server resumes instead of rolling back.
-			return fmt.Errorf("deploy of %q interrupted at %s: %w", app.Name, entity, context.Cause(ctx))
-		}
-		emit(entity, "failed", "%v", err)
-		rb := e.rollback(j, prevApp, emit)
-		_ = e.kv.Delete(context.WithoutCancel(ctx), e.journalKey(app.Name))
-		return &deployError{msg: fmt.Sprintf("deploy of %q failed at entity %s: %v; %s", app.Name, entity, err, rb), err: err}
-	}
-	// jmu guards j while the entities of one wave deploy concurrently.
-	var jmu sync.Mutex
-	save := func(update func()) error {
-		jmu.Lock()
-		defer jmu.Unlock()
-		update()
-		return e.saveJournal(ctx, j)
-	}
-	// step deploys one entity once its dependencies are healthy.
-	step := func(ctx context.Context, c Change) error {
-		en, _ := app.entity(c.Entity)
-		spec := en.Spec
-		spec.Count = j.Counts[c.Entity].Desired
-		for _, d := range en.DependsOn {
-			emit(c.Entity, "wait", "waiting for dependency %s to be healthy", d)
-			if err := e.waitHealthy(ctx, app.Name, d); err != nil {
-				return fmt.Errorf("dependency %s is not healthy: %w", d, err)
-			}
-		}
-		switch c.Action {
-		case ActionAdd:
-			if err := save(func() {
-				if !slices.Contains(j.Created, c.Entity) {
-					j.Created = append(j.Created, c.Entity)
-				}
-			}); err != nil {
-				return err
-			}
-		case ActionChange:
-			if old, ok := prevApp.entity(c.Entity); ok {
-				if err := save(func() {
-					if _, ok := j.Previous[c.Entity]; ok {
-						return
-					}
-					if j.Previous == nil {
-						j.Previous = map[string]target.Spec{}
-					}
-					ps := old.Spec
-					ps.Count = prev.Counts[c.Entity].Desired
-					j.Previous[c.Entity] = ps
-				}); err != nil {
-					return err
-				}
-			}
-		}
-		if c.Action != ActionUnchanged || resumed {
-			emit(c.Entity, "apply", "%d instance(s) of %s", spec.Count, spec.Type)
-			if err := e.tg.Apply(ctx, spec); err != nil {
-				return err
-			}
-		}
-		if c.Action == ActionUnchanged && !resumed {
-			emit(c.Entity, "unchanged", "%d instance(s)", spec.Count)
-		} else {
-			emit(c.Entity, "wait", "waiting for %d healthy instance(s)", spec.Count)
-			if err := e.waitHealthy(ctx, app.Name, c.Entity); err != nil {
-				return err
-			}
-			emit(c.Entity, "healthy", "%d/%d healthy", spec.Count, spec.Count)
-		}
-		return save(func() { j.Done = append(j.Done, c.Entity) })
-	}
-	// Entities start in waves: each wave holds the entities whose
-	// dependencies are all deployed, and its members start concurrently.
+	r.emit(entity, "failed", "%v", err)
+	rb := e.rollback(r.j, r.prevApp, r.emit)
+	_ = e.kv.Delete(context.WithoutCancel(ctx), e.journalKey(app.Name))
+	return &deployError{msg: fmt.Sprintf("deploy of %q failed at entity %s: %v; %s", app.Name, entity, err, rb), err: err}
+}
+
+// save updates the journal and stores it.
+func (r *deployRun) save(update func()) error {
+	r.jmu.Lock()
+	defer r.jmu.Unlock()
+	update()
+	return r.e.saveJournal(r.ctx, r.j)
+}
+
+// startEntities starts the entities in waves: each wave holds the
+// entities whose dependencies are all deployed, and its members start
+// concurrently.
+func (r *deployRun) startEntities() error {
 	var pending []Change
-	for _, c := range j.Plan.Changes {
-		if c.Action != ActionRemove && !slices.Contains(j.Done, c.Entity) {
+	for _, c := range r.j.Plan.Changes {
+		if c.Action != ActionRemove && !slices.Contains(r.j.Done, c.Entity) {
 			pending = append(pending, c)
 		}
 	}
 	for len(pending) > 0 {
-		waiting := map[string]bool{}
-		for _, c := range pending {
-			waiting[c.Entity] = true
+		var wave []Change
+		wave, pending = r.nextWave(pending)
+		if err := r.runWave(wave); err != nil {
+			return err
 		}
-		var wave, rest []Change
-		for _, c := range pending {
-			en, _ := app.entity(c.Entity)
-			if slices.ContainsFunc(en.DependsOn, func(d string) bool { return waiting[d] }) {
-				rest = append(rest, c)
-			} else {
-				wave = append(wave, c)
-			}
-		}
-		// The first failure of a wave stops its siblings.
-		wctx, wcancel := context.WithCancelCause(ctx)
-		first := -1
-		errs := make([]error, len(wave))
-		var wg sync.WaitGroup
-		var fmu sync.Mutex
-		for i, c := range wave {
-			wg.Go(func() {
-				if errs[i] = step(wctx, c); errs[i] != nil {
-					fmu.Lock()
-					if first < 0 {
-						first = i
-						wcancel(fmt.Errorf("%s failed", c.Entity))
-					}
-					fmu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
-		wcancel(nil)
-		if first >= 0 {
-			return fail(wave[first].Entity, errs[first])
-		}
-		pending = rest
 	}
-	for _, c := range j.Plan.Changes {
+	return nil
+}
+
+// nextWave splits pending into the entities that depend on none of
+// pending and the rest.
+func (r *deployRun) nextWave(pending []Change) (wave, rest []Change) {
+	waiting := map[string]bool{}
+	for _, c := range pending {
+		waiting[c.Entity] = true
+	}
+	for _, c := range pending {
+		en, _ := r.app.entity(c.Entity)
+		if slices.ContainsFunc(en.DependsOn, func(d string) bool { return waiting[d] }) {
+			rest = append(rest, c)
+		} else {
+			wave = append(wave, c)
+		}
+	}
+	return wave, rest
+}
+
+// runWave deploys the entities of a wave concurrently. The first failure
+// of a wave stops its siblings and fails the deploy.
+func (r *deployRun) runWave(wave []Change) error {
+	wctx, wcancel := context.WithCancelCause(r.ctx)
+	first := -1
+	errs := make([]error, len(wave))
+	var wg sync.WaitGroup
+	var fmu sync.Mutex
+	for i, c := range wave {
+		wg.Go(func() {
+			if errs[i] = r.deployEntity(wctx, c); errs[i] != nil {
+				fmu.Lock()
+				if first < 0 {
+					first = i
+					wcancel(fmt.Errorf("%s failed", c.Entity))
+				}
+				fmu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	wcancel(nil)
+	if first >= 0 {
+		return r.fail(wave[first].Entity, errs[first])
+	}
+	return nil
+}
+
+// deployEntity deploys one entity once its dependencies are healthy.
+func (r *deployRun) deployEntity(ctx context.Context, c Change) error {
+	en, _ := r.app.entity(c.Entity)
+	spec := en.Spec
+	spec.Count = r.j.Counts[c.Entity].Desired
+	if err := r.waitDependencies(ctx, c.Entity, en.DependsOn); err != nil {
+		return err
+	}
+	if err := r.journalUndo(c); err != nil {
+		return err
+	}
+	if err := r.apply(ctx, c, spec); err != nil {
+		return err
+	}
+	if err := r.awaitHealthy(ctx, c, spec); err != nil {
+		return err
+	}
+	return r.save(func() { r.j.Done = append(r.j.Done, c.Entity) })
+}
+
+// waitDependencies waits for the dependencies of entity to be healthy.
+func (r *deployRun) waitDependencies(ctx context.Context, entity string, deps []string) error {
+	for _, d := range deps {
+		r.emit(entity, "wait", "waiting for dependency %s to be healthy", d)
+		if err := r.e.waitHealthy(ctx, r.app.Name, d); err != nil {
+			return fmt.Errorf("dependency %s is not healthy: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// journalUndo records in the journal what a rollback needs before the
+// change is applied: the entities added, the previous specs of the
+// entities changed.
+func (r *deployRun) journalUndo(c Change) error {
+	j := r.j
+	switch c.Action {
+	case ActionAdd:
+		return r.save(func() {
+			if !slices.Contains(j.Created, c.Entity) {
+				j.Created = append(j.Created, c.Entity)
+			}
+		})
+	case ActionChange:
+		old, ok := r.prevApp.entity(c.Entity)
+		if !ok {
+			return nil
+		}
+		return r.save(func() {
+			if _, ok := j.Previous[c.Entity]; ok {
+				return
+			}
+			if j.Previous == nil {
+				j.Previous = map[string]target.Spec{}
+			}
+			ps := old.Spec
+			ps.Count = r.prev.Counts[c.Entity].Desired
+			j.Previous[c.Entity] = ps
+		})
+	}
+	return nil
+}
+
+// apply sends the entity's spec to the target, unless it is unchanged
+// (a resumed deploy applies every entity again).
+func (r *deployRun) apply(ctx context.Context, c Change, spec target.Spec) error {
+	if c.Action == ActionUnchanged && !r.resumed {
+		return nil
+	}
+	r.emit(c.Entity, "apply", "%d instance(s) of %s", spec.Count, spec.Type)
+	return r.e.tg.Apply(ctx, spec)
+}
+
+// awaitHealthy waits for the instances apply started to be healthy.
+func (r *deployRun) awaitHealthy(ctx context.Context, c Change, spec target.Spec) error {
+	if c.Action == ActionUnchanged && !r.resumed {
+		r.emit(c.Entity, "unchanged", "%d instance(s)", spec.Count)
+		return nil
+	}
+	r.emit(c.Entity, "wait", "waiting for %d healthy instance(s)", spec.Count)
+	if err := r.e.waitHealthy(ctx, r.app.Name, c.Entity); err != nil {
+		return err
+	}
+	r.emit(c.Entity, "healthy", "%d/%d healthy", spec.Count, spec.Count)
+	return nil
+}
+
+// removeEntities removes the entities no longer in the blueprint.
+func (r *deployRun) removeEntities() error {
+	for _, c := range r.j.Plan.Changes {
 		if c.Action != ActionRemove {
 			continue
 		}
-		emit(c.Entity, "remove", "entity no longer in the blueprint")
-		if err := e.tg.Remove(ctx, app.Name, c.Entity); err != nil {
-			return fail(c.Entity, fmt.Errorf("remove: %w", err))
+		r.emit(c.Entity, "remove", "entity no longer in the blueprint")
+		if err := r.e.tg.Remove(r.ctx, r.app.Name, c.Entity); err != nil {
+			return r.fail(c.Entity, fmt.Errorf("remove: %w", err))
 		}
 	}
+	return nil
+}
+
+// finish stores the deployed state and drops the journal.
+func (r *deployRun) finish() error {
+	e, app, prev := r.e, r.app, r.prev
 	now := e.now().UTC()
-	st := &State{App: app, Counts: j.Counts, Deployed: now, Updated: now}
+	st := &State{App: app, Counts: r.j.Counts, Deployed: now, Updated: now}
 	if prev != nil && !prev.Deployed.IsZero() {
 		st.Deployed = prev.Deployed
 	}
-	if err := e.saveState(ctx, st); err != nil {
-		return fail("", err)
+	if err := e.saveState(r.ctx, st); err != nil {
+		return r.fail("", err)
 	}
-	if err := e.kv.Delete(ctx, e.journalKey(app.Name)); err != nil {
+	if err := e.kv.Delete(r.ctx, e.journalKey(app.Name)); err != nil {
 		e.log.Warn("delete deploy journal", "app", app.Name, "error", err)
 	}
-	emit("", "done", "%s deployed", app.Name)
+	r.emit("", "done", "%s deployed", app.Name)
 	return nil
 }
 

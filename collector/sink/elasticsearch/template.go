@@ -1,11 +1,17 @@
 package elasticsearch
 
 import (
+	"bytes"
+	"context"
 	_ "embed"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
+
+	"github.com/elastic/go-elasticsearch/v8/esapi"
 )
 
 // ecsFieldsCSV is the ECS field table (Indexed,Field_Set,Field,Type,...) for
@@ -270,3 +276,47 @@ func templateParts(replicas *int) (mappings, settings map[string]any, err error)
 // templateVersion changes whenever the mappings change, so an older
 // template is replaced.
 const templateVersion = 1
+
+// installTemplates puts the index template covering every index the sink
+// writes: a composable one (_index_template, Elasticsearch 7.8+ and
+// OpenSearch) or, where that API is missing, a legacy one. It is idempotent.
+func (s *Sink) installTemplates(ctx context.Context) error {
+	body, err := composableTemplateBody(s.cfg.IndexPrefix, s.cfg.Replicas)
+	if err != nil {
+		return err
+	}
+	res, err := esapi.IndicesPutIndexTemplateRequest{
+		Name: s.cfg.IndexPrefix,
+		Body: bytes.NewReader(body),
+	}.Do(ctx, s.client)
+	if err != nil {
+		return fmt.Errorf("installing index template: %w", err)
+	}
+	res.Body.Close()
+	if !res.IsError() {
+		s.m.templateInits.Inc()
+		return nil
+	}
+	if res.StatusCode >= 500 || res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden {
+		return fmt.Errorf("installing index template: %s", res.Status())
+	}
+	// No composable templates (before 7.8): the legacy API.
+	body, err = templateBody(s.cfg.IndexPrefix, s.cfg.Replicas)
+	if err != nil {
+		return err
+	}
+	res, err = esapi.IndicesPutTemplateRequest{
+		Name: s.cfg.IndexPrefix,
+		Body: bytes.NewReader(body),
+	}.Do(ctx, s.client)
+	if err != nil {
+		return fmt.Errorf("installing index template: %w", err)
+	}
+	defer res.Body.Close()
+	if res.IsError() {
+		msg, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
+		return fmt.Errorf("installing index template: %s: %s", res.Status(), msg)
+	}
+	s.m.templateInits.Inc()
+	return nil
+}
