@@ -91,9 +91,7 @@ type Collector struct {
 	recv    *receiver.Receiver
 	httpLn  net.Listener
 
-	docsFlowOperator, docsFlowTenant       prometheus.Counter
-	docsCounterOperator, docsCounterTenant prometheus.Counter
-	docsDiscardOperator, docsDiscardTenant prometheus.Counter
+	docs docCounters
 
 	// writeCtx bounds sink writes: it ends ShutdownTimeout after Run's
 	// context, so a stuck output cannot hold the drain forever.
@@ -154,12 +152,12 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 	}
 	m.stateBudget.Set(float64(c.stateBudget * workers))
 	c.metrics = m
-	c.docsFlowOperator = m.documents.WithLabelValues("sflow.flow", "operator")
-	c.docsFlowTenant = m.documents.WithLabelValues("sflow.flow", "tenant")
-	c.docsCounterOperator = m.documents.WithLabelValues("sflow.counters", "operator")
-	c.docsCounterTenant = m.documents.WithLabelValues("sflow.counters", "tenant")
-	c.docsDiscardOperator = m.documents.WithLabelValues("sflow.discards", "operator")
-	c.docsDiscardTenant = m.documents.WithLabelValues("sflow.discards", "tenant")
+	c.docs.flowOperator = m.documents.WithLabelValues("sflow.flow", "operator")
+	c.docs.flowTenant = m.documents.WithLabelValues("sflow.flow", "tenant")
+	c.docs.counterOperator = m.documents.WithLabelValues("sflow.counters", "operator")
+	c.docs.counterTenant = m.documents.WithLabelValues("sflow.counters", "tenant")
+	c.docs.discardOperator = m.documents.WithLabelValues("sflow.discards", "operator")
+	c.docs.discardTenant = m.documents.WithLabelValues("sflow.discards", "tenant")
 	c.other = m.forAgent(otherAgent, 0)
 	c.otherSender = m.forSender(otherAgent, false)
 
@@ -327,6 +325,15 @@ func (c *Collector) handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	return mux
+}
+
+// writeBatch writes a worker's batch to every sink.
+func (c *Collector) writeBatch(docs []sink.Doc) {
+	for _, s := range c.sinks {
+		if err := s.Write(c.writeCtx, docs); err != nil {
+			c.writeFailed(s, len(docs), err)
+		}
+	}
 }
 
 // writeFailed counts a batch a sink did not accept and logs it, at most

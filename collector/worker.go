@@ -63,7 +63,7 @@ const maxSources = 1 << 16
 // worker turns datagrams into documents and writes them to the sinks in
 // batches. It implements receiver.Handler.
 type worker struct {
-	c       *Collector
+	deps    workerDeps
 	dec     sflow.Decoder
 	dg      sflow.Datagram
 	agents  *agentTable
@@ -79,9 +79,39 @@ type worker struct {
 	crecs   []sflow.DataFormat
 }
 
+// workerDeps are what a worker needs from the collector.
+type workerDeps struct {
+	metrics *metrics
+	router  *route.Router
+	series  seriesSource
+	out     batchWriter
+	docs    docCounters
+	batch   int
+}
+
+// seriesSource hands out the per-agent and per-sender metric series
+// (bounded by MaxAgents across all workers).
+type seriesSource interface {
+	agentMetrics(k agentKey) *agentMetrics
+	senderMetrics(a netip.Addr) (*decodeErrorMetrics, bool)
+}
+
+// batchWriter writes a batch of documents to every output, counting what
+// an output did not take.
+type batchWriter interface {
+	writeBatch(docs []sink.Doc)
+}
+
+// docCounters count the documents produced, per dataset and stream.
+type docCounters struct {
+	flowOperator, flowTenant       prometheus.Counter
+	counterOperator, counterTenant prometheus.Counter
+	discardOperator, discardTenant prometheus.Counter
+}
+
 func newWorker(c *Collector) *worker {
 	return &worker{
-		c:       c,
+		deps:    workerDeps{metrics: c.metrics, router: c.router, series: c, out: c, docs: c.docs, batch: c.cfg.Batch},
 		agents:  newAgentTable(c.stateBudget, c.metrics.stateBytes, c.metrics.stateEvictions),
 		senders: map[netip.Addr]*decodeErrorMetrics{},
 		recs:    map[sflow.DataFormat]prometheus.Counter{},
@@ -108,8 +138,8 @@ func (w *worker) Handle(p *receiver.Packet) {
 	w.counters(&d)
 	w.discards(&d)
 	w.agents.charge(d.st)
-	w.c.metrics.decodeDuration.Observe(time.Since(start).Seconds())
-	if len(w.docs) >= w.c.cfg.Batch {
+	w.deps.metrics.decodeDuration.Observe(time.Since(start).Seconds())
+	if len(w.docs) >= w.deps.batch {
 		w.flush()
 	}
 }
@@ -134,7 +164,7 @@ func (w *worker) decodeFailed(p *receiver.Packet, err error) {
 		reason = de.Reason
 	}
 	w.sender(p.Src.Addr()).inc(reason)
-	w.c.metrics.lossDecode.Inc()
+	w.deps.metrics.lossDecode.Inc()
 }
 
 // begin updates the state of the datagram's agent and returns what its
@@ -158,7 +188,7 @@ func (w *worker) begin(p *receiver.Packet, dg *sflow.Datagram) datagramCtx {
 		st:        st,
 		restarted: restarted,
 		meta:      flowdoc.Meta{Received: p.Received, BootMS: st.bootMS},
-		snap:      w.c.router.Current(),
+		snap:      w.deps.router.Current(),
 		id:        flowdoc.IDKey{Agent: agent, SubAgent: dg.SubAgentID, BootMS: st.bootMS, Sequence: dg.Sequence},
 	}
 }
@@ -166,8 +196,8 @@ func (w *worker) begin(p *receiver.Packet, dg *sflow.Datagram) datagramCtx {
 // flows queues the documents of the flow samples: one for the operator,
 // one per tenant the flow routes to.
 func (w *worker) flows(d *datagramCtx) {
-	m := w.c.metrics
-	dg, st, snap, id, agent, p := d.dg, d.st, d.snap, &d.id, d.agent, d.p
+	m := w.deps.metrics
+	dg, st, snap, id, agent := d.dg, d.st, d.snap, &d.id, d.agent
 	for i := range dg.Flows {
 		f := &dg.Flows[i]
 		st.m.flows.Inc()
@@ -178,30 +208,24 @@ func (w *worker) flows(d *datagramCtx) {
 		m.estPackets.Add(float64(packets))
 		m.estBytes.Add(float64(bytes))
 
+		w.matches = w.matches[:0]
+		if snap.Len() > 0 {
+			rf := routeFlow(f, agent)
+			w.matches = snap.Route(&rf, w.matches)
+			for _, mt := range w.matches {
+				snap.Account(mt, packets, bytes)
+			}
+		}
 		w.body = flowdoc.AppendFlowBody(w.body[:0], dg, f, &d.meta)
-		id.Sample, id.Record, id.Counter, id.SampleKind, id.Tenant = uint32(i), 0, false, kindFlow, ""
-		w.emit(id, flowdoc.DatasetFlow, p, agent, "", "")
-		w.c.docsFlowOperator.Inc()
-
-		if snap.Len() == 0 {
-			continue
-		}
-		rf := routeFlow(f, agent)
-		w.matches = snap.Route(&rf, w.matches[:0])
-		for _, mt := range w.matches {
-			tenant := snap.Tenants[mt.Tenant].ID
-			snap.Account(mt, packets, bytes)
-			id.Tenant = tenant
-			w.emit(id, flowdoc.DatasetFlow, p, agent, tenant, direction(mt))
-			w.c.docsFlowTenant.Inc()
-		}
+		id.Sample, id.Record, id.Counter, id.SampleKind = uint32(i), 0, false, kindFlow
+		w.emitWithTenants(d, flowdoc.DatasetFlow, true, w.deps.docs.flowOperator, w.deps.docs.flowTenant)
 	}
 }
 
 // counters queues the documents of the counter samples: one per record
 // for the operator and for each tenant the interface belongs to.
 func (w *worker) counters(d *datagramCtx) {
-	dg, st, snap, id, agent, p := d.dg, d.st, d.snap, &d.id, d.agent, d.p
+	dg, st, snap, id, agent := d.dg, d.st, d.snap, &d.id, d.agent
 	for i := range dg.Counters {
 		c := &dg.Counters[i]
 		st.m.counters.Inc()
@@ -224,14 +248,8 @@ func (w *worker) counters(d *datagramCtx) {
 				rates = &r
 			}
 			w.body = flowdoc.AppendCounterBody(w.body[:0], dg, c, rec, rates, &d.meta)
-			id.Sample, id.Record, id.Counter, id.SampleKind, id.Tenant = uint32(i), uint32(j), true, kindCounter, ""
-			w.emit(id, flowdoc.DatasetCounters, p, agent, "", "")
-			w.c.docsCounterOperator.Inc()
-			for _, mt := range w.matches {
-				id.Tenant = snap.Tenants[mt.Tenant].ID
-				w.emit(id, flowdoc.DatasetCounters, p, agent, id.Tenant, "")
-				w.c.docsCounterTenant.Inc()
-			}
+			id.Sample, id.Record, id.Counter, id.SampleKind = uint32(i), uint32(j), true, kindCounter
+			w.emitWithTenants(d, flowdoc.DatasetCounters, false, w.deps.docs.counterOperator, w.deps.docs.counterTenant)
 		}
 	}
 }
@@ -239,29 +257,42 @@ func (w *worker) counters(d *datagramCtx) {
 // discards queues the documents of the discarded packet samples: one for
 // the operator, one per tenant the packet routes to.
 func (w *worker) discards(d *datagramCtx) {
-	m := w.c.metrics
-	dg, st, snap, id, agent, p := d.dg, d.st, d.snap, &d.id, d.agent, d.p
+	m := w.deps.metrics
+	dg, st, snap, id, agent := d.dg, d.st, d.snap, &d.id, d.agent
 	for i := range dg.Discards {
 		ds := &dg.Discards[i]
 		st.m.discards.Inc()
 		m.discards.Inc()
 		w.countRecords(ds.Records)
+		w.matches = w.matches[:0]
+		if snap.Len() > 0 {
+			e := flowdoc.FlowEndpoints(&ds.FlowData)
+			rf := route.Flow{Src: e.Src, Dst: e.Dst, Agent: agent, VLAN: uint32(e.VLAN),
+				InIf: ds.Input, OutIf: ds.Output, HasIfIndex: true}
+			w.matches = snap.Route(&rf, w.matches)
+		}
 		w.body = flowdoc.AppendDiscardBody(w.body[:0], dg, ds, &d.meta)
-		id.Sample, id.Record, id.Counter, id.SampleKind, id.Tenant = uint32(i), 0, false, kindDiscard, ""
-		w.emit(id, flowdoc.DatasetDiscards, p, agent, "", "")
-		w.c.docsDiscardOperator.Inc()
-		if snap.Len() == 0 {
-			continue
+		id.Sample, id.Record, id.Counter, id.SampleKind = uint32(i), 0, false, kindDiscard
+		w.emitWithTenants(d, flowdoc.DatasetDiscards, true, w.deps.docs.discardOperator, w.deps.docs.discardTenant)
+	}
+}
+
+// emitWithTenants queues the document in w.body for the operator and once
+// for each tenant of w.matches (with the flow's direction for that tenant
+// when withDir), counting them in op and tenant.
+func (w *worker) emitWithTenants(d *datagramCtx, dataset string, withDir bool, op, tenant prometheus.Counter) {
+	id := &d.id
+	id.Tenant = ""
+	w.emit(id, dataset, d.p, d.agent, "", "")
+	op.Inc()
+	for _, mt := range w.matches {
+		id.Tenant = d.snap.Tenants[mt.Tenant].ID
+		dir := ""
+		if withDir {
+			dir = direction(mt)
 		}
-		e := flowdoc.FlowEndpoints(&ds.FlowData)
-		rf := route.Flow{Src: e.Src, Dst: e.Dst, Agent: agent, VLAN: uint32(e.VLAN),
-			InIf: ds.Input, OutIf: ds.Output, HasIfIndex: true}
-		w.matches = snap.Route(&rf, w.matches[:0])
-		for _, mt := range w.matches {
-			id.Tenant = snap.Tenants[mt.Tenant].ID
-			w.emit(id, flowdoc.DatasetDiscards, p, agent, id.Tenant, direction(mt))
-			w.c.docsDiscardTenant.Inc()
-		}
+		w.emit(id, dataset, d.p, d.agent, id.Tenant, dir)
+		tenant.Inc()
 	}
 }
 
@@ -333,11 +364,7 @@ func (w *worker) flush() {
 	for i := range w.docs {
 		w.docs[i].ID = ids[i*flowdoc.IDLen : (i+1)*flowdoc.IDLen]
 	}
-	for _, s := range w.c.sinks {
-		if err := s.Write(w.c.writeCtx, w.docs); err != nil {
-			w.c.writeFailed(s, len(w.docs), err)
-		}
-	}
+	w.deps.out.writeBatch(w.docs)
 	clear(w.docs) // drop references to tenant strings
 	w.docs = w.docs[:0]
 	w.arena = w.arena[:0]
@@ -350,7 +377,7 @@ func (w *worker) track(k agentKey, dg *sflow.Datagram, now time.Time) (*agentSta
 	st, ok := w.agents.get(k)
 	boot := flowdoc.BootTime(now, dg.UptimeMS)
 	if !ok {
-		st = &agentState{m: w.c.agentMetrics(k)}
+		st = &agentState{m: w.deps.series.agentMetrics(k)}
 		w.agents.add(k, st)
 		st.seq, st.uptimeMS, st.bootMS = dg.Sequence, dg.UptimeMS, boot
 		st.m.datagrams.Inc()
@@ -373,7 +400,7 @@ func (w *worker) track(k agentKey, dg *sflow.Datagram, now time.Time) (*agentSta
 	case delta > 1:
 		gap := float64(delta - 1)
 		st.m.datagramGaps.Add(gap)
-		w.c.metrics.lossDatagramGaps.Add(gap)
+		w.deps.metrics.lossDatagramGaps.Add(gap)
 	default:
 		// Late or duplicate: keep the state, produce the documents.
 		st.m.reordered.Inc()
@@ -399,11 +426,11 @@ func (w *worker) sample(st *agentState, kind uint8, typ, index, seq, drops uint3
 	}
 	if d := int32(seq - prev.seq); d > 1 {
 		st.m.sampleGaps.Add(float64(d - 1))
-		w.c.metrics.lossSampleGaps.Add(float64(d - 1))
+		w.deps.metrics.lossSampleGaps.Add(float64(d - 1))
 	}
 	if hasDrops && drops > prev.drops {
 		st.m.drops.Add(float64(drops - prev.drops))
-		w.c.metrics.lossAgentDrops.Add(float64(drops - prev.drops))
+		w.deps.metrics.lossAgentDrops.Add(float64(drops - prev.drops))
 	}
 }
 
@@ -413,7 +440,7 @@ func (w *worker) sender(a netip.Addr) *decodeErrorMetrics {
 	d, ok := w.senders[a]
 	if !ok {
 		var own bool
-		if d, own = w.c.senderMetrics(a); own {
+		if d, own = w.deps.series.senderMetrics(a); own {
 			w.senders[a] = d
 		}
 	}
@@ -425,9 +452,9 @@ func (w *worker) countRecords(recs []sflow.DataFormat) {
 		c, ok := w.recs[r]
 		if !ok {
 			if len(w.recs) >= maxFormats {
-				c = w.c.metrics.records.WithLabelValues("other")
+				c = w.deps.metrics.records.WithLabelValues("other")
 			} else {
-				c = w.c.metrics.records.WithLabelValues(r.String())
+				c = w.deps.metrics.records.WithLabelValues(r.String())
 				w.recs[r] = c
 			}
 		}
@@ -440,9 +467,9 @@ func (w *worker) unknownCounter(u sflow.UnknownCount) prometheus.Counter {
 	c, ok := w.unknown[k]
 	if !ok {
 		if len(w.unknown) >= maxFormats {
-			return w.c.metrics.unknown.WithLabelValues(u.Kind.String(), "other")
+			return w.deps.metrics.unknown.WithLabelValues(u.Kind.String(), "other")
 		}
-		c = w.c.metrics.unknown.WithLabelValues(u.Kind.String(), u.Format.String())
+		c = w.deps.metrics.unknown.WithLabelValues(u.Kind.String(), u.Format.String())
 		w.unknown[k] = c
 	}
 	return c
