@@ -187,7 +187,7 @@ func vmRSS() int {
 
 func hostileCollector(tb testing.TB, stateMemory int) *Collector {
 	tb.Helper()
-	c, err := New(Config{Listen: "127.0.0.1:0", Batch: 64, Workers: 1, StateMemory: stateMemory}, Deps{Registry: prometheus.NewRegistry(), Sinks: []sink.Sink{discard{}}})
+	c, err := New(Config{Listen: "127.0.0.1:0", Batch: 64, Workers: 1, StateMemory: stateMemory}, Deps{Metrics: prometheus.NewRegistry(), Sinks: []sink.Sink{discard{}}})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -74,7 +74,7 @@ type Deps struct {
 	Logger *slog.Logger
 	// Registry receives the collector's metrics; /metrics serves it. If
 	// nil a new one is made (with Go and process collectors).
-	Registry *prometheus.Registry
+	Metrics *prometheus.Registry
 	// Sinks receive every document. The collector closes them when Run
 	// ends.
 	Sinks []sink.Sink
@@ -136,15 +136,15 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	if deps.Registry == nil {
-		deps.Registry = prometheus.NewRegistry()
-		deps.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if deps.Metrics == nil {
+		deps.Metrics = prometheus.NewRegistry()
+		deps.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	workers := cfg.Workers
 	if workers <= 0 {
 		workers = receiver.DefaultWorkers
 	}
-	c := &Collector{cfg: cfg, log: deps.Logger, reg: deps.Registry, sinks: deps.Sinks, writeCtx: context.Background(),
+	c := &Collector{cfg: cfg, log: deps.Logger, reg: deps.Metrics, sinks: deps.Sinks, writeCtx: context.Background(),
 		stateBudget: cfg.StateMemory / workers, agentSeries: map[agentKey]*agentMetrics{}}
 	m, err := newMetrics(c.reg)
 	if err != nil {
@@ -161,14 +161,14 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 	c.other = m.forAgent(otherAgent, 0)
 	c.otherSender = m.forSender(otherAgent, false)
 
-	if c.router, err = route.New(route.Config{Path: cfg.Tenants}, route.Deps{Logger: c.log, Registry: c.reg}); err != nil {
+	if c.router, err = route.New(route.Config{Path: cfg.Tenants}, route.Deps{Logger: c.log, Metrics: c.reg}); err != nil {
 		return nil, fmt.Errorf("tenant table: %w", err)
 	}
 	c.recv, err = receiver.New(receiver.Config{
 		Listen: cfg.Listen, Sockets: cfg.Sockets, Workers: cfg.Workers, Queue: cfg.Queue, DropWhenFull: cfg.DropWhenFull, SharePort: cfg.SharePort,
 		ReadBuffer: cfg.ReadBuffer,
 	}, receiver.Deps{
-		Logger: c.log, Registry: c.reg,
+		Logger: c.log, Metrics: c.reg,
 		NewHandler: func(int) receiver.Handler { return newWorker(c) },
 		LossKernel: m.lossKernel, LossQueue: m.lossQueue,
 	})

@@ -69,12 +69,12 @@ func startCollector(t *testing.T, tenants string) *running {
 			t.Fatal(err)
 		}
 	}
-	fs, err := file.New(file.Config{Path: r.out}, file.Deps{Registry: r.reg})
+	fs, err := file.New(file.Config{Path: r.out}, file.Deps{Metrics: r.reg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(r.logs, nil))
-	r.c, err = New(cfg, Deps{Logger: log, Registry: r.reg, Sinks: []sink.Sink{fs}})
+	r.c, err = New(cfg, Deps{Logger: log, Metrics: r.reg, Sinks: []sink.Sink{fs}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +434,7 @@ func TestBadTenantTableRejectedAtStart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "t.yaml")
 	os.WriteFile(path, []byte("tenants:\n  - id: ../x\n"), 0o644)
 	fs, _ := file.New(file.Config{Path: filepath.Join(t.TempDir(), "o")}, file.Deps{})
-	_, err := New(Config{Listen: "127.0.0.1:0", Tenants: path}, Deps{Sinks: []sink.Sink{fs}, Registry: prometheus.NewRegistry()})
+	_, err := New(Config{Listen: "127.0.0.1:0", Tenants: path}, Deps{Sinks: []sink.Sink{fs}, Metrics: prometheus.NewRegistry()})
 	if err == nil || !strings.Contains(err.Error(), "t.yaml:2:9") {
 		t.Errorf("New error = %v, want a file:line:col error", err)
 	}
@@ -454,7 +454,7 @@ func newTestCollector(t testing.TB, tenantsYAML string) *Collector {
 		cfg.Tenants = filepath.Join(t.TempDir(), "t.yaml")
 		os.WriteFile(cfg.Tenants, []byte(tenantsYAML), 0o644)
 	}
-	c, err := New(cfg, Deps{Registry: prometheus.NewRegistry(), Sinks: []sink.Sink{discard{}}})
+	c, err := New(cfg, Deps{Metrics: prometheus.NewRegistry(), Sinks: []sink.Sink{discard{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -528,7 +528,7 @@ func (failing) Write(ctx context.Context, d []sink.Doc) error { return errors.Ne
 
 func TestSinkFailuresCountAsLoss(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	c, err := New(Config{Listen: "127.0.0.1:0"}, Deps{Registry: reg, Sinks: []sink.Sink{failing{}}})
+	c, err := New(Config{Listen: "127.0.0.1:0"}, Deps{Metrics: reg, Sinks: []sink.Sink{failing{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -717,7 +717,7 @@ func TestDiscardSamplesBecomeDocuments(t *testing.T) {
 func TestWriteFailedLogBounded(t *testing.T) {
 	var buf lockedBuffer
 	c, err := New(Config{Listen: "127.0.0.1:0"}, Deps{Logger: slog.New(slog.NewTextHandler(&buf, nil)),
-		Registry: prometheus.NewRegistry(), Sinks: []sink.Sink{failing{}}})
+		Metrics: prometheus.NewRegistry(), Sinks: []sink.Sink{failing{}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,7 @@ func TestBlockedSinkDoesNotDelayOtherFlushes(t *testing.T) {
 	blocked := &blockingSink{release: make(chan struct{})}
 	other := &countingSink{}
 	c, err := New(Config{Listen: "127.0.0.1:0", FlushInterval: 10 * time.Millisecond, ShutdownTimeout: 200 * time.Millisecond},
-		Deps{Registry: prometheus.NewRegistry(), Sinks: []sink.Sink{blocked, other}})
+		Deps{Metrics: prometheus.NewRegistry(), Sinks: []sink.Sink{blocked, other}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,11 +74,11 @@ const DefaultMaxInstances = 1000
 
 // Deps are the engine's collaborators.
 type Deps struct {
-	Target   target.Target // required
-	KV       kv.KV         // required
-	Logger   *slog.Logger
-	Registry *prometheus.Registry
-	Now      func() time.Time
+	Target  target.Target // required
+	KV      kv.KV         // required
+	Logger  *slog.Logger
+	Metrics *prometheus.Registry
+	Now     func() time.Time
 }
 
 // Engine deploys, scales and undeploys applications.
@@ -124,7 +124,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	m, err := newMetrics(deps.Registry)
+	m, err := newMetrics(deps.Metrics)
 	if err != nil {
 		return nil, err
 	}

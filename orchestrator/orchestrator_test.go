@@ -144,7 +144,7 @@ func newEngine(t *testing.T, tg target.Target, dir string) (*orchestrator.Engine
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	e, err := orchestrator.New(orchestrator.Config{WaitTimeout: 2 * time.Second}, orchestrator.Deps{Target: tg, KV: kv, Registry: reg})
+	e, err := orchestrator.New(orchestrator.Config{WaitTimeout: 2 * time.Second}, orchestrator.Deps{Target: tg, KV: kv, Metrics: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ closes the outputs, and exits 0.`,
 				return err
 			}
 			cfg.StateMemory = stateMiB << 20
-			c, err := collector.New(cfg, collector.Deps{Logger: log, Registry: reg, Sinks: sinks})
+			c, err := collector.New(cfg, collector.Deps{Logger: log, Metrics: reg, Sinks: sinks})
 			if err != nil {
 				for _, s := range sinks {
 					s.Close(cmd.Context())

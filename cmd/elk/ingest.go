@@ -122,12 +122,12 @@ Elasticsearch is unreachable the worker waits (Kafka is the buffer).`,
 				}
 				defer stop()
 			}
-			out, err := elasticsearch.New(esCfg, elasticsearch.Deps{Logger: log, Registry: reg})
+			out, err := elasticsearch.New(esCfg, elasticsearch.Deps{Logger: log, Metrics: reg})
 			if err != nil {
 				return err
 			}
 			in, err := ingest.New(ingest.Config{Brokers: from.Brokers, Topic: from.Topic, Group: group, MaxPollRecords: batch},
-				ingest.Deps{Sink: out, Logger: log, Registry: reg})
+				ingest.Deps{Sink: out, Logger: log, Metrics: reg})
 			if err != nil {
 				return err
 			}

@@ -26,21 +26,21 @@ func openOutput(v string, log *slog.Logger, reg *prometheus.Registry, out io.Wri
 	}
 	switch spec.Kind {
 	case sinkspec.File:
-		s, err := file.New(file.Config{Path: spec.Path}, file.Deps{Registry: reg})
+		s, err := file.New(file.Config{Path: spec.Path}, file.Deps{Metrics: reg})
 		if err != nil {
 			return nil, fmt.Errorf("output %q: %w", v, err)
 		}
 		return s, nil
 	case sinkspec.Stdout:
-		return stdout.New(stdout.Config{}, stdout.Deps{Writer: out, Registry: reg})
+		return stdout.New(stdout.Config{}, stdout.Deps{Writer: out, Metrics: reg})
 	case sinkspec.Elasticsearch:
 		cfg, err := elasticsearch.Collector(spec, defaultStateDir(), os.Getenv, log)
 		if err != nil {
 			return nil, err
 		}
-		return elasticsearch.New(cfg, elasticsearch.Deps{Logger: log, Registry: reg})
+		return elasticsearch.New(cfg, elasticsearch.Deps{Logger: log, Metrics: reg})
 	case sinkspec.Kafka:
-		return kafka.New(kafka.Config{Brokers: spec.Brokers, Topic: spec.Topic}, kafka.Deps{Logger: log, Registry: reg})
+		return kafka.New(kafka.Config{Brokers: spec.Brokers, Topic: spec.Topic}, kafka.Deps{Logger: log, Metrics: reg})
 	}
 	return nil, fmt.Errorf("output %q: no sink for %s", spec.Redacted(), spec.Kind)
 }

@@ -51,9 +51,9 @@ type Config struct {
 type Deps struct {
 	// Sink receives the documents (the Elasticsearch sink). Run does not
 	// close it.
-	Sink     sink.Sink
-	Logger   *slog.Logger
-	Registry *prometheus.Registry
+	Sink    sink.Sink
+	Logger  *slog.Logger
+	Metrics *prometheus.Registry
 }
 
 // Ingest is one consumer-group member.
@@ -108,7 +108,7 @@ func New(cfg Config, deps Deps) (*Ingest, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	r := &sinkmetrics.Registrar{Reg: deps.Registry}
+	r := &sinkmetrics.Registrar{Reg: deps.Metrics}
 	in := &Ingest{
 		cfg:  cfg,
 		deps: deps,

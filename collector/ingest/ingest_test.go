@@ -108,7 +108,7 @@ func TestCommitsOnlyAcknowledgedBatches(t *testing.T) {
 		// Small polls: the 300 records arrive in dozens of batches, so
 		// several are awaiting acknowledgement at once.
 		in, err := New(Config{Brokers: []string{broker}, Topic: topic, Group: group, LagInterval: time.Second, MaxPollRecords: 7},
-			Deps{Sink: out, Registry: reg})
+			Deps{Sink: out, Metrics: reg})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +178,7 @@ func TestSkippedAndFetchErrorsLogBounded(t *testing.T) {
 	}), nil))
 	reg := prometheus.NewRegistry()
 	in, err := New(Config{Brokers: []string{"127.0.0.1:1"}, Topic: "t", Group: "g"},
-		Deps{Sink: &recordingSink{acked: map[string]int{}}, Logger: log, Registry: reg})
+		Deps{Sink: &recordingSink{acked: map[string]int{}}, Logger: log, Metrics: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

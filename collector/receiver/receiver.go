@@ -86,8 +86,8 @@ type Config struct {
 
 // Deps are the Receiver's collaborators.
 type Deps struct {
-	Logger   *slog.Logger
-	Registry *prometheus.Registry
+	Logger  *slog.Logger
+	Metrics *prometheus.Registry
 	// NewHandler makes the handler of worker i.
 	NewHandler func(worker int) Handler
 	// LossKernel and LossQueue, when set, also count datagrams lost in the
@@ -210,9 +210,9 @@ func (r *Receiver) initMetrics() error {
 			return float64(n)
 		})
 	m.lossKernel, m.lossQueue = r.deps.LossKernel, r.deps.LossQueue
-	if r.deps.Registry != nil {
+	if r.deps.Metrics != nil {
 		for _, c := range []prometheus.Collector{m.datagrams, m.bytes, m.truncated, m.queueDrops, m.rcvbuf, kd, qlen, qcap} {
-			if err := r.deps.Registry.Register(c); err != nil {
+			if err := r.deps.Metrics.Register(c); err != nil {
 				return fmt.Errorf("register receiver metrics: %w", err)
 			}
 		}

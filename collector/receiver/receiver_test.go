@@ -75,7 +75,7 @@ func start(t *testing.T, cfg Config, block bool) *harness {
 	var mu sync.Mutex
 	blockCh := h.block
 	cfg.Listen = "127.0.0.1:0"
-	r, err := New(cfg, Deps{Registry: h.reg, NewHandler: func(int) Handler {
+	r, err := New(cfg, Deps{Metrics: h.reg, NewHandler: func(int) Handler {
 		return &recorder{mu: &mu, count: &h.count, closed: &h.closed, perSrc: map[string]uint32{}, ordered: &h.ordered, block: blockCh}
 	}})
 	if err != nil {

@@ -198,7 +198,7 @@ func TestReloadKeepsOldTableOnError(t *testing.T) {
 	}
 	write("tenants:\n  - id: one\n    networks: [10.0.0.0/8]\n")
 	reg := prometheus.NewRegistry()
-	r, err := New(Config{Path: path, Debounce: 20 * time.Millisecond}, Deps{Registry: reg})
+	r, err := New(Config{Path: path, Debounce: 20 * time.Millisecond}, Deps{Metrics: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +250,7 @@ func TestMetricsAndLint(t *testing.T) {
 	if err := os.WriteFile(path, []byte(goodTable), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(Config{Path: path}, Deps{Registry: reg})
+	r, err := New(Config{Path: path}, Deps{Metrics: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

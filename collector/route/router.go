@@ -24,8 +24,8 @@ type Config struct {
 
 // Deps are the Router's collaborators.
 type Deps struct {
-	Logger   *slog.Logger
-	Registry *prometheus.Registry
+	Logger  *slog.Logger
+	Metrics *prometheus.Registry
 }
 
 // Router holds the current tenant table, reloads it when its file changes
@@ -99,9 +99,9 @@ func New(cfg Config, deps Deps) (*Router, error) {
 			Help: "Unix time of the last successful tenant table load.",
 		}),
 	}
-	if deps.Registry != nil {
+	if deps.Metrics != nil {
 		for _, c := range []prometheus.Collector{r.packets, r.bytes, r.flows, r.unmatched, r.reloads, r.tenants, r.lastOK} {
-			if err := deps.Registry.Register(c); err != nil {
+			if err := deps.Metrics.Register(c); err != nil {
 				return nil, fmt.Errorf("register routing metrics: %w", err)
 			}
 		}

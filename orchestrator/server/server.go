@@ -70,7 +70,7 @@ type Deps struct {
 	Engine   *orchestrator.Engine
 	Compiler Compiler
 	// Registry serves /v1/registry/ (the embedded registry), if set.
-	Registry http.Handler
+	DiscoveryAPI http.Handler
 	// Policies serves /v1/policies (the policy engine), if set.
 	Policies http.Handler
 	// PolicySink is told about deployed and undeployed applications.
@@ -135,8 +135,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/apps/{app}", s.status)
 	m.HandleFunc("DELETE /v1/apps/{app}", s.undeploy)
 	m.HandleFunc("POST /v1/apps/{app}/entities/{entity}/scale", s.scale)
-	if s.deps.Registry != nil {
-		m.Handle("/v1/registry/", s.deps.Registry)
+	if s.deps.DiscoveryAPI != nil {
+		m.Handle("/v1/registry/", s.deps.DiscoveryAPI)
 	}
 	if s.deps.Policies != nil {
 		m.Handle("/v1/policies", s.deps.Policies)

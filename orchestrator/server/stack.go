@@ -173,12 +173,12 @@ type LocalConfig struct {
 // and HTTP API.
 type Stack struct {
 	// Addr is the API's base URL, e.g. http://127.0.0.1:7878.
-	Addr     string
-	Engine   *orchestrator.Engine
-	Target   *local.Target
-	Registry *embedded.Registry
-	Server   *Server
-	Metrics  *prometheus.Registry
+	Addr      string
+	Engine    *orchestrator.Engine
+	Target    *local.Target
+	Discovery *embedded.Registry
+	Server    *Server
+	Metrics   *prometheus.Registry
 
 	log      *slog.Logger
 	listener net.Listener
@@ -236,7 +236,7 @@ func newLocal(cfg LocalConfig) (*Stack, error) {
 	}
 	reg := embedded.New(embedded.Config{}, log.With("component", "registry"))
 	tg, err := local.New(local.Config{
-		StateDir: filepath.Join(cfg.StateDir, "local"), RegistryURL: addr, Registry: reg, ElkBinary: cfg.ElkBinary, Keyring: keys,
+		StateDir: filepath.Join(cfg.StateDir, "local"), RegistryURL: addr, Discovery: reg, ElkBinary: cfg.ElkBinary, Keyring: keys,
 	}, log.With("component", "local"))
 	if err != nil {
 		reg.Close()
@@ -249,7 +249,7 @@ func newLocal(cfg LocalConfig) (*Stack, error) {
 		reg.Close()
 		return nil, err
 	}
-	st.Addr, st.listener, st.Target, st.Registry = addr, l, tg, reg
+	st.Addr, st.listener, st.Target, st.Discovery = addr, l, tg, reg
 	ok = true
 	return st, nil
 }
@@ -277,7 +277,7 @@ func assemble(tg target.Target, kv kv.KV, reg discovery.Registry, regHandler htt
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	eng, err := orchestrator.New(oc, orchestrator.Deps{
-		Target: tg, KV: kv, Logger: log.With("component", "orchestrator"), Registry: metrics})
+		Target: tg, KV: kv, Logger: log.With("component", "orchestrator"), Metrics: metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -291,12 +291,12 @@ func assemble(tg target.Target, kv kv.KV, reg discovery.Registry, regHandler htt
 		mux.Query = ps
 	}
 	pol, err := engine.New(engine.Config{}, engine.Deps{
-		Scaler: scaler{eng}, Source: mux, KV: kv, Logger: log.With("component", "policy"), Registry: metrics})
+		Scaler: scaler{eng}, Source: mux, KV: kv, Logger: log.With("component", "policy"), Metrics: metrics})
 	if err != nil {
 		return nil, err
 	}
 	srv, err := New(Deps{
-		Engine: eng, Compiler: comp, Registry: regHandler, Policies: pol.Handler(),
+		Engine: eng, Compiler: comp, DiscoveryAPI: regHandler, Policies: pol.Handler(),
 		PolicySink: &policySink{eng: pol, has: map[string][]string{}}, Metrics: metrics, Logger: log.With("component", "api"),
 		Security: sec,
 	})
@@ -364,8 +364,8 @@ func (s *Stack) Run(ctx context.Context) error {
 		s.log.Info("stopping every local process")
 		s.Target.Close()
 	}
-	if s.Registry != nil {
-		s.Registry.Close()
+	if s.Discovery != nil {
+		s.Discovery.Close()
 	}
 	s.dirLock.Close()
 	return err

@@ -260,7 +260,7 @@ func TestIntegrationNomadSpike(t *testing.T) {
 	// The real policy engine with the nomad target as its Scaler.
 	scaler := &nomadScaler{tg: tg}
 	eng, err := engine.New(engine.Config{}, engine.Deps{Scaler: scaler, Source: mux, Logger: log.With("component", "policy"),
-		Registry: prometheus.NewRegistry()})
+		Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

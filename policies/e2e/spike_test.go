@@ -184,7 +184,7 @@ entities:
 	if prom != "" {
 		go func() {
 			for ctx.Err() == nil {
-				svcs, _ := stack.Registry.Resolve(ctx, discovery.ServiceName("demo", "collector"))
+				svcs, _ := stack.Discovery.Resolve(ctx, discovery.ServiceName("demo", "collector"))
 				var targets []string
 				for _, s := range svcs {
 					targets = append(targets, fmt.Sprintf("127.0.0.1:%s", s.Meta["port_metrics"]))

@@ -81,7 +81,7 @@ func BenchmarkEvaluate(b *testing.B) {
 		}
 		return source.Sample{Value: v, Time: clock.Now()}, nil
 	})
-	eng, err := New(Config{}, Deps{Scaler: sc, Source: src, Clock: clock, Registry: prometheus.NewRegistry()})
+	eng, err := New(Config{}, Deps{Scaler: sc, Source: src, Clock: clock, Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -13,7 +13,7 @@
 //		KV:       kv,                  // optional: persist and watch policies
 //		Lock:     lock,                // optional: only the holder acts
 //		Logger:   logger,
-//		Registry: registry,
+//		Metrics: registry,
 //	})
 //	go eng.Run(ctx)                      // returns when ctx ends
 //	mux.Handle("/v1/policies", eng.Handler())
@@ -97,13 +97,13 @@ type Config struct {
 
 // Deps are the engine's collaborators. Scaler and Source are required.
 type Deps struct {
-	Scaler   Scaler
-	Source   source.Source
-	KV       kv.KV
-	Lock     Lock
-	Logger   *slog.Logger
-	Registry *prometheus.Registry
-	Clock    Clock
+	Scaler  Scaler
+	Source  source.Source
+	KV      kv.KV
+	Lock    Lock
+	Logger  *slog.Logger
+	Metrics *prometheus.Registry
+	Clock   Clock
 }
 
 // Errors.
@@ -158,7 +158,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	if deps.Clock == nil {
 		deps.Clock = realClock{}
 	}
-	m, err := newMetrics(deps.Registry)
+	m, err := newMetrics(deps.Metrics)
 	if err != nil {
 		return nil, err
 	}

@@ -109,7 +109,7 @@ func newRig(t *testing.T, policyYAML string, count int) *rig {
 	r := &rig{t: t, clock: clock, scaler: &fakeScaler{count: count},
 		src: &fakeSource{clock: clock, vals: map[string]float64{}, errs: map[string]error{}, at: map[string]time.Time{}},
 		reg: prometheus.NewRegistry()}
-	eng, err := New(Config{}, Deps{Scaler: r.scaler, Source: r.src, Clock: clock, Registry: r.reg})
+	eng, err := New(Config{}, Deps{Scaler: r.scaler, Source: r.src, Clock: clock, Metrics: r.reg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,8 +93,8 @@ type Config struct {
 
 // Deps are the sink's collaborators.
 type Deps struct {
-	Logger   *slog.Logger
-	Registry *prometheus.Registry
+	Logger  *slog.Logger
+	Metrics *prometheus.Registry
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }

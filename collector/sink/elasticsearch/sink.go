@@ -89,7 +89,7 @@ func New(cfg Config, deps Deps) (*Sink, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	m, err := newMetrics(deps.Registry, "elasticsearch")
+	m, err := newMetrics(deps.Metrics, "elasticsearch")
 	if err != nil {
 		return nil, err
 	}

@@ -45,7 +45,7 @@ func newTestSink(t *testing.T, url string, mod func(*Config)) (*Sink, *prometheu
 	if mod != nil {
 		mod(&cfg)
 	}
-	s, err := New(cfg, Deps{Registry: reg})
+	s, err := New(cfg, Deps{Metrics: reg})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -180,7 +180,7 @@ func TestRejectedDocumentsLogBounded(t *testing.T) {
 	}), nil))
 	reg := prometheus.NewRegistry()
 	s, err := New(Config{URLs: []string{f.srv.URL}, FlushInterval: 20 * time.Millisecond, MaxInFlight: 1000},
-		Deps{Registry: reg, Logger: log})
+		Deps{Metrics: reg, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +378,7 @@ func TestSpoolSurvivesRestart(t *testing.T) {
 	f.set(func(f *fakeES) { f.down = true })
 	dir := t.TempDir()
 	reg := prometheus.NewRegistry()
-	s, err := New(Config{URLs: []string{f.srv.URL}, SpoolDir: dir, FlushInterval: 20 * time.Millisecond}, Deps{Registry: reg})
+	s, err := New(Config{URLs: []string{f.srv.URL}, SpoolDir: dir, FlushInterval: 20 * time.Millisecond}, Deps{Metrics: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -611,7 +611,7 @@ func TestSpoolAdoptedFromStoppedSink(t *testing.T) {
 
 	// A collector that stopped with 40 documents spooled.
 	gone, err := New(Config{URLs: []string{f.srv.URL}, SpoolDir: base + ".pid-1", FlushInterval: 20 * time.Millisecond},
-		Deps{Registry: prometheus.NewRegistry()})
+		Deps{Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -762,7 +762,7 @@ func TestCloseDuringOutageLeavesSpool(t *testing.T) {
 	f := newFakeES(t)
 	dir := t.TempDir()
 	reg := prometheus.NewRegistry()
-	s, err := New(Config{URLs: []string{f.srv.URL}, SpoolDir: dir, FlushInterval: 20 * time.Millisecond}, Deps{Registry: reg})
+	s, err := New(Config{URLs: []string{f.srv.URL}, SpoolDir: dir, FlushInterval: 20 * time.Millisecond}, Deps{Metrics: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -809,7 +809,7 @@ func TestCloseAbandonsRequestsToASilentCluster(t *testing.T) {
 	dir := t.TempDir()
 	reg := prometheus.NewRegistry()
 	s, err := New(Config{URLs: []string{f.srv.URL}, SpoolDir: dir, FlushInterval: 20 * time.Millisecond,
-		CloseGrace: 500 * time.Millisecond}, Deps{Registry: reg})
+		CloseGrace: 500 * time.Millisecond}, Deps{Metrics: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ type Config struct {
 
 // Deps are the sink's collaborators. Registry may be nil.
 type Deps struct {
-	Registry *prometheus.Registry
+	Metrics *prometheus.Registry
 }
 
 // Sink writes NDJSON to a size-rotated file. It is safe for concurrent use.
@@ -64,7 +64,7 @@ func New(cfg Config, deps Deps) (*Sink, error) {
 	if cfg.BufferBytes <= 0 {
 		cfg.BufferBytes = 1 << 20
 	}
-	m, err := sinkmetrics.New(deps.Registry, "file")
+	m, err := sinkmetrics.New(deps.Metrics, "file")
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ func lines(t *testing.T, path string) []string {
 func TestWriteAndClose(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.ndjson")
 	reg := prometheus.NewRegistry()
-	s, err := New(Config{Path: path}, Deps{Registry: reg})
+	s, err := New(Config{Path: path}, Deps{Metrics: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestWriteAndClose(t *testing.T) {
 		}
 	}
 	// A second sink on the same registry shares the metric families.
-	s2, err := New(Config{Path: path}, Deps{Registry: reg})
+	s2, err := New(Config{Path: path}, Deps{Metrics: reg})
 	if err != nil {
 		t.Fatalf("second sink on one registry: %v", err)
 	}

@@ -56,8 +56,8 @@ type Config struct {
 
 // Deps are the sink's collaborators.
 type Deps struct {
-	Logger   *slog.Logger
-	Registry *prometheus.Registry
+	Logger  *slog.Logger
+	Metrics *prometheus.Registry
 }
 
 // Sink publishes documents to Kafka. It implements sink.Sink.
@@ -103,11 +103,11 @@ func New(cfg Config, deps Deps) (*Sink, error) {
 	if cfg.DeliveryTimeout > 0 {
 		opts = append(opts, kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout))
 	}
-	docs, err := sinkmetrics.New(deps.Registry, "kafka")
+	docs, err := sinkmetrics.New(deps.Metrics, "kafka")
 	if err != nil {
 		return nil, err
 	}
-	r := &sinkmetrics.Registrar{Reg: deps.Registry}
+	r := &sinkmetrics.Registrar{Reg: deps.Metrics}
 	back := sinkmetrics.Register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "elk_sink_backlog_documents",
 		Help: "Documents accepted by the sink and not yet acknowledged by the destination (client-side queue depth).",

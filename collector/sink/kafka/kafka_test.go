@@ -45,7 +45,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 func TestProduceToRealBroker(t *testing.T) {
 	broker := servicetest.Service(t, "ELK_TEST_KAFKA")
 	topic := fmt.Sprintf("elk-unit-%d", time.Now().UnixNano())
-	s, err := New(Config{Brokers: []string{broker}, Topic: topic, Partitions: 3}, Deps{Registry: prometheus.NewRegistry()})
+	s, err := New(Config{Brokers: []string{broker}, Topic: topic, Partitions: 3}, Deps{Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestUnreachableBrokerCounted(t *testing.T) {
 		defer logMu.Unlock()
 		return logBuf.Write(p)
 	}), nil))
-	s, err := New(Config{Brokers: []string{addr}, Topic: "t", DeliveryTimeout: 2 * time.Second}, Deps{Registry: reg, Logger: log})
+	s, err := New(Config{Brokers: []string{addr}, Topic: "t", DeliveryTimeout: 2 * time.Second}, Deps{Metrics: reg, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,8 +25,8 @@ type Config struct {
 // Deps are the sink's collaborators. Writer is required (os.Stdout);
 // Registry may be nil.
 type Deps struct {
-	Writer   io.Writer
-	Registry *prometheus.Registry
+	Writer  io.Writer
+	Metrics *prometheus.Registry
 }
 
 // Sink writes one JSON document per line. It is safe for concurrent use.
@@ -47,7 +47,7 @@ func New(cfg Config, deps Deps) (*Sink, error) {
 	if cfg.BufferBytes <= 0 {
 		cfg.BufferBytes = 64 << 10
 	}
-	m, err := sinkmetrics.New(deps.Registry, "stdout")
+	m, err := sinkmetrics.New(deps.Metrics, "stdout")
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,7 @@ import (
 
 func TestWriteFlushClose(t *testing.T) {
 	var buf bytes.Buffer
-	s, err := New(Config{}, Deps{Writer: &buf, Registry: prometheus.NewRegistry()})
+	s, err := New(Config{}, Deps{Writer: &buf, Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

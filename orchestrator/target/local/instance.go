@@ -570,23 +570,23 @@ func (in *instance) service() discovery.Service {
 }
 
 func (in *instance) register() {
-	if in.t.cfg.Registry == nil {
+	if in.t.cfg.Discovery == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := in.t.cfg.Registry.Register(ctx, in.service()); err != nil {
+	if err := in.t.cfg.Discovery.Register(ctx, in.service()); err != nil {
 		in.t.log.Warn("register instance", "instance", in.id, "error", err)
 	}
 }
 
 func (in *instance) deregister() {
-	if in.t.cfg.Registry == nil {
+	if in.t.cfg.Discovery == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := in.t.cfg.Registry.Deregister(ctx, in.id); err != nil {
+	if err := in.t.cfg.Discovery.Deregister(ctx, in.id); err != nil {
 		in.t.log.Warn("deregister instance", "instance", in.id, "error", err)
 	}
 }

@@ -39,7 +39,7 @@ type Config struct {
 	// RegistryURL is passed to instances as ${registry} and ELK_REGISTRY.
 	RegistryURL string
 	// Registry, if set, receives a health-checked registration per instance.
-	Registry discovery.Registry
+	Discovery discovery.Registry
 	// ElkBinary replaces a command named "elk" (default: this executable).
 	ElkBinary string
 	// Restart backoff: doubles from BackoffMin up to BackoffMax; a run

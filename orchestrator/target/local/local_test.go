@@ -364,7 +364,7 @@ func newRegisteringTarget(t *testing.T) (*embedded.Registry, *local.Target) {
 	t.Helper()
 	reg := embedded.New(embedded.Config{CheckInterval: 100 * time.Millisecond}, nil)
 	t.Cleanup(reg.Close)
-	tg, err := local.New(local.Config{StateDir: t.TempDir(), Registry: reg, RegistryURL: "http://127.0.0.1:1"}, nil)
+	tg, err := local.New(local.Config{StateDir: t.TempDir(), Discovery: reg, RegistryURL: "http://127.0.0.1:1"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

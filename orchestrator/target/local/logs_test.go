@@ -384,9 +384,12 @@ func TestLegacyAdoptedProcessKeepsItsFile(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	var newPID int
 	for {
-		if ps := pids(t, tg, "demo", "legacy"); len(ps) == 1 && ps[0] != oldPID {
-			newPID = ps[0]
-			break
+		// Between the exit and the restart the instance has no pid.
+		if st, err := tg.Status(context.Background(), "demo", "legacy"); err == nil && len(st.Instances) == 1 {
+			if p, err := strconv.Atoi(st.Instances[0].Meta["pid"]); err == nil && p != oldPID {
+				newPID = p
+				break
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the dead legacy process was not replaced")

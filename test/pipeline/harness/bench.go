@@ -410,7 +410,7 @@ func rawCeiling(ctx context.Context, url, prefix string, docs []sink.Doc) (Bench
 func sinkFromMemory(ctx context.Context, url, prefix string, docs []sink.Doc, log *slog.Logger) (BenchRow, error) {
 	row := BenchRow{Path: "ES sink from memory", Expected: int64(len(docs))}
 	s, err := elasticsearch.New(elasticsearch.Config{URLs: []string{url}, IndexPrefix: prefix},
-		elasticsearch.Deps{Logger: log, Registry: prometheus.NewRegistry()})
+		elasticsearch.Deps{Logger: log, Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		return row, err
 	}
