@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/elk-project/elk/orchestrator"
 )
 
 // TestCredentialsNeverInTheClear deploys a collector whose Elasticsearch
@@ -50,22 +52,7 @@ entities:
 	addr := freeTCPPort(t)
 	up := exec.Command(bin, "up", bpPath, "--listen", addr, "--state-dir", state, "--no-services", "--refresh", "1s")
 	out, exited := startUp(t, up, state)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("elk up exited early: %v", err)
-		default:
-		}
-		st, err := elkStatus(t, bin, addr, "sec")
-		if err == nil && upReady(st) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready in time: %+v %v", st, err)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	waitUpReady(t, exited, 60*time.Second, func() (*orchestrator.AppStatus, error) { return elkStatus(t, bin, addr, "sec") })
 
 	var leaks []string
 	look := func(where string, b []byte) {

@@ -84,22 +84,7 @@ func TestUpWithOnlyTheBinary(t *testing.T) {
 		var st orchestrator.AppStatus
 		return &st, json.Unmarshal([]byte(out), &st)
 	}
-	var st *orchestrator.AppStatus
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("elk up exited early: %v", err)
-		default:
-		}
-		if st, err = status(); err == nil && upReady(st) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("embedded demo not healthy in time: %+v, %v", st, err)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	st := waitUpReady(t, exited, 90*time.Second, status)
 	pids := instancePIDs(st)
 
 	if out, err := run(other, "scale", "demo/collector", "2"); err != nil {

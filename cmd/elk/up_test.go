@@ -170,23 +170,7 @@ func TestUpEndToEnd(t *testing.T) {
 	up.Dir = root
 	out, exited := startUp(t, up, state)
 
-	var st *orchestrator.AppStatus
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("elk up exited early: %v", err)
-		default:
-		}
-		st, err = elkStatus(t, bin, addr, "demo")
-		if err == nil && upReady(st) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("demo not healthy with a non-zero ingest rate in time: %+v, %v", st, err)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	st := waitUpReady(t, exited, 90*time.Second, func() (*orchestrator.AppStatus, error) { return elkStatus(t, bin, addr, "demo") })
 	pids := instancePIDs(st)
 	if len(pids) < 2 {
 		t.Fatalf("want collector and agent pids, got %v", pids)
@@ -239,6 +223,29 @@ func interruptUp(t *testing.T, up *exec.Cmd, exited <-chan error, state string, 
 		t.Fatal("elk up did not stop within 60s of SIGINT")
 	}
 	waitNoProcesses(t, state, pids)
+}
+
+// waitUpReady polls status until the app is up (upReady) and returns its
+// status; it fails the test when elk up exits or the app is not up within
+// timeout.
+func waitUpReady(t *testing.T, exited <-chan error, timeout time.Duration, status func() (*orchestrator.AppStatus, error)) *orchestrator.AppStatus {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		select {
+		case err := <-exited:
+			t.Fatalf("elk up exited early: %v", err)
+		default:
+		}
+		st, err := status()
+		if err == nil && upReady(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not healthy with a non-zero ingest rate in %s: %+v, %v", timeout, st, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 func upReady(st *orchestrator.AppStatus) bool {

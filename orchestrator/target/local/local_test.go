@@ -281,13 +281,13 @@ func helperServer() {
 	<-ctx.Done()
 }
 
-// TestRestartAdoptsProcesses kills a server process with SIGKILL: a new
-// target adopts its children instead of starting duplicates, restarts them
-// when they die, and stops them on Close.
-func TestRestartAdoptsProcesses(t *testing.T) {
-	dir := t.TempDir()
+// startHelperServer runs this test binary as a server (a local target on
+// dir, see TestMain) and returns once it says ready; extra are more
+// variables for it.
+func startHelperServer(t *testing.T, dir string, extra ...string) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "ELK_LOCAL_HELPER=server", "ELK_LOCAL_STATE="+dir)
+	cmd.Env = append(append(os.Environ(), "ELK_LOCAL_HELPER=server", "ELK_LOCAL_STATE="+dir), extra...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -300,6 +300,15 @@ func TestRestartAdoptsProcesses(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatalf("helper server: %q", line)
 	}
+	return cmd
+}
+
+// TestRestartAdoptsProcesses kills a server process with SIGKILL: a new
+// target adopts its children instead of starting duplicates, restarts them
+// when they die, and stops them on Close.
+func TestRestartAdoptsProcesses(t *testing.T) {
+	dir := t.TempDir()
+	cmd := startHelperServer(t, dir)
 	cmd.Process.Kill()
 	cmd.Wait()
 

@@ -1,7 +1,6 @@
 package local_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -249,20 +248,7 @@ exec sleep 60`
 // every line the child printed, in order.
 func TestLogsSurviveServerRestart(t *testing.T) {
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "ELK_LOCAL_HELPER=server", "ELK_LOCAL_STATE="+dir, "ELK_LOCAL_CHATTY=1")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, _ := bufio.NewReader(out).ReadString('\n')
-	if strings.TrimSpace(line) != "ready" {
-		cmd.Process.Kill()
-		t.Fatalf("helper server: %q", line)
-	}
+	cmd := startHelperServer(t, dir, "ELK_LOCAL_CHATTY=1")
 	edir := filepath.Join(dir, "apps", "demo", "chatty")
 	var pf struct {
 		PID     int    `json:"pid"`
