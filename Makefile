@@ -58,7 +58,7 @@ DOMAIN ?= ./blueprints/... ./policies ./policies/engine ./policies/simulate ./po
 	./orchestrator ./orchestrator/api ./orchestrator/client ./orchestrator/target ./orchestrator/discovery \
 	./orchestrator/catalog ./orchestrator/auth ./orchestrator/statedir ./orchestrator/kv ./orchestrator/secrets \
 	./collector ./collector/sflow ./collector/route ./collector/flowdoc ./collector/receiver ./collector/sink \
-	./collector/internal/ratelog ./collector/output ./agents/synth
+	./collector/internal/ratelog ./collector/internal/logtest ./collector/output ./agents/synth
 
 check-deps: ## domain packages must not import client SDKs, directly or not (only adapters may)
 	@bad=$$($(GO) list -f '{{.ImportPath}} {{join .Deps " "}}' $(DOMAIN) \

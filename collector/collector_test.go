@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/elk-project/elk/collector/internal/logtest"
 	"github.com/elk-project/elk/collector/internal/ratelog"
 	"github.com/elk-project/elk/collector/receiver"
 	"github.com/elk-project/elk/collector/sflow"
@@ -31,29 +31,11 @@ import (
 	"github.com/elk-project/elk/collector/sink/file"
 )
 
-// syncBuffer is a log destination tests can read while the collector runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type running struct {
 	c      *Collector
 	reg    *prometheus.Registry
 	out    string
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -61,7 +43,7 @@ type running struct {
 func startCollector(t *testing.T, tenants string) *running {
 	t.Helper()
 	dir := t.TempDir()
-	r := &running{reg: prometheus.NewRegistry(), out: filepath.Join(dir, "out.ndjson"), logs: &syncBuffer{}, done: make(chan error, 1)}
+	r := &running{reg: prometheus.NewRegistry(), out: filepath.Join(dir, "out.ndjson"), logs: &logtest.Buffer{}, done: make(chan error, 1)}
 	cfg := Config{Listen: "127.0.0.1:0", Metrics: "127.0.0.1:0", Sockets: 2, Workers: 2, Batch: 64}
 	if tenants != "" {
 		cfg.Tenants = filepath.Join(dir, "tenants.yaml")
@@ -715,8 +697,8 @@ func TestDiscardSamplesBecomeDocuments(t *testing.T) {
 // counted as loss but logged once, and the next line after the interval
 // says how many were left out.
 func TestWriteFailedLogBounded(t *testing.T) {
-	var buf lockedBuffer
-	c, err := New(Config{Listen: "127.0.0.1:0"}, Deps{Logger: slog.New(slog.NewTextHandler(&buf, nil)),
+	log, buf := logtest.New()
+	c, err := New(Config{Listen: "127.0.0.1:0"}, Deps{Logger: log,
 		Metrics: prometheus.NewRegistry(), Sinks: []sink.Sink{failing{}}})
 	if err != nil {
 		t.Fatal(err)
@@ -745,27 +727,4 @@ func TestWriteFailedLogBounded(t *testing.T) {
 	if n := strings.Count(out, "output write failed"); n != 2 || !strings.Contains(out, "suppressed=999") {
 		t.Errorf("want 2 lines, the second with suppressed=999:\n%s", out)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *lockedBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedBuffer) Reset() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.b.Reset()
-}
-
-func (w *lockedBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }

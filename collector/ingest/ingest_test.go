@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/elk-project/elk/collector/internal/logtest"
 	"github.com/elk-project/elk/collector/sink"
 	"github.com/elk-project/elk/collector/sink/kafka"
 
@@ -169,13 +169,7 @@ func TestCommitsOnlyAcknowledgedBatches(t *testing.T) {
 // and 3 failed partitions: every skipped record and fetch error is
 // counted, but each kind is logged at most once a second.
 func TestSkippedAndFetchErrorsLogBounded(t *testing.T) {
-	var mu sync.Mutex
-	var buf strings.Builder
-	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return buf.Write(p)
-	}), nil))
+	log, buf := logtest.New()
 	reg := prometheus.NewRegistry()
 	in, err := New(Config{Brokers: []string{"127.0.0.1:1"}, Topic: "t", Group: "g"},
 		Deps{Sink: &recordingSink{acked: map[string]int{}}, Logger: log, Metrics: reg})
@@ -225,9 +219,7 @@ func TestSkippedAndFetchErrorsLogBounded(t *testing.T) {
 	if got := counter("elk_sink_consumer_fetch_errors_total"); got != polls*failed {
 		t.Errorf("fetch errors counted %v, want %d", got, polls*failed)
 	}
-	mu.Lock()
 	out := buf.String()
-	mu.Unlock()
 	most := 1 + int(elapsed/time.Second)
 	for _, msg := range []string{`msg="skipping record"`, `msg="fetch error"`} {
 		if n := strings.Count(out, msg); n < 1 || n > most {
@@ -236,7 +228,3 @@ func TestSkippedAndFetchErrorsLogBounded(t *testing.T) {
 	}
 	t.Logf("%d skipped records and %d fetch errors in %v: %d log lines", polls*bad, polls*failed, elapsed, strings.Count(out, "\n"))
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/elk-project/elk/collector/internal/logtest"
 	"github.com/elk-project/elk/collector/output"
 	"github.com/elk-project/elk/collector/sink"
 )
@@ -171,13 +170,7 @@ func TestRejectedDocumentsLogBounded(t *testing.T) {
 	f := newFakeES(t)
 	const n = 3000
 	f.set(func(f *fakeES) { f.reject400 = n })
-	var mu sync.Mutex
-	var buf strings.Builder
-	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return buf.Write(p)
-	}), nil))
+	log, buf := logtest.New()
 	reg := prometheus.NewRegistry()
 	s, err := New(Config{URLs: []string{f.srv.URL}, FlushInterval: 20 * time.Millisecond, MaxInFlight: 1000},
 		Deps{Metrics: reg, Logger: log})
@@ -198,19 +191,13 @@ func TestRejectedDocumentsLogBounded(t *testing.T) {
 	if got := docsMetric(reg, "t", OutcomeFailed); got != n {
 		t.Errorf("failed = %v, want %d", got, n)
 	}
-	mu.Lock()
 	out := buf.String()
-	mu.Unlock()
 	lines := strings.Count(out, `msg="document rejected"`)
 	if most := 1 + int(elapsed/time.Second); lines < 1 || lines > most {
 		t.Errorf("%d \"document rejected\" lines for %d rejected documents in %v, want 1 to %d", lines, n, elapsed, most)
 	}
 	t.Logf("%d documents rejected in %v: %d log lines", n, elapsed.Round(time.Millisecond), lines)
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 func TestBackpressureBlocksWrite(t *testing.T) {
 	f := newFakeES(t)

@@ -4,16 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/elk-project/elk/collector/internal/logtest"
 	"github.com/elk-project/elk/collector/sink"
 	"github.com/elk-project/elk/collector/sink/sinkmetrics"
 
@@ -102,13 +101,7 @@ func TestUnreachableBrokerCounted(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
 	reg := prometheus.NewRegistry()
-	var logMu sync.Mutex
-	var logBuf strings.Builder
-	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		logMu.Lock()
-		defer logMu.Unlock()
-		return logBuf.Write(p)
-	}), nil))
+	log, logBuf := logtest.New()
 	s, err := New(Config{Brokers: []string{addr}, Topic: "t", DeliveryTimeout: 2 * time.Second}, Deps{Metrics: reg, Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -154,16 +147,10 @@ func TestUnreachableBrokerCounted(t *testing.T) {
 	if failed != n {
 		t.Errorf("documents counted as failed: %v, want %d", failed, n)
 	}
-	logMu.Lock()
 	out := logBuf.String()
-	logMu.Unlock()
 	lines := strings.Count(out, `msg="record not delivered"`)
 	if most := 1 + int(elapsed/time.Second); lines < 1 || lines > most {
 		t.Errorf("%d \"record not delivered\" lines for %d records in %v, want 1 to %d:\n%s", lines, n, elapsed, most, out)
 	}
 	t.Logf("%d records failed in %v: %d log lines", n, elapsed.Round(time.Millisecond), lines)
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
