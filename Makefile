@@ -56,7 +56,7 @@ lint: ## gofmt, go vet, staticcheck when installed
 # orchestrator/discovery/consul, collector/sink/elasticsearch, ...) may.
 DOMAIN ?= ./blueprints/... ./policies ./policies/engine ./policies/simulate ./policies/source ./policies/source/scrape \
 	./orchestrator ./orchestrator/api ./orchestrator/client ./orchestrator/target ./orchestrator/discovery \
-	./orchestrator/catalog ./orchestrator/auth ./orchestrator/statedir ./orchestrator/kv ./orchestrator/secrets \
+	./orchestrator/catalog ./orchestrator/auth ./orchestrator/statedir ./orchestrator/kv ./orchestrator/secrets ./orchestrator/tenant \
 	./collector ./collector/sflow ./collector/route ./collector/flowdoc ./collector/receiver ./collector/sink \
 	./collector/internal/ratelog ./collector/internal/logtest ./collector/output ./agents/synth
 

@@ -73,6 +73,8 @@ type Deps struct {
 	DiscoveryAPI http.Handler
 	// Policies serves /v1/policies (the policy engine), if set.
 	Policies http.Handler
+	// Tenants serves /v1/tenants (the tenant records), if set.
+	Tenants http.Handler
 	// PolicySink is told about deployed and undeployed applications.
 	PolicySink PolicySink
 	Metrics    *prometheus.Registry
@@ -141,6 +143,10 @@ func (s *Server) routes() {
 	if s.deps.Policies != nil {
 		m.Handle("/v1/policies", s.deps.Policies)
 		m.Handle("/v1/policies/", s.deps.Policies)
+	}
+	if s.deps.Tenants != nil {
+		m.Handle("/v1/tenants", s.deps.Tenants)
+		m.Handle("/v1/tenants/", s.deps.Tenants)
 	}
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/elk-project/elk/orchestrator/target"
 	"github.com/elk-project/elk/orchestrator/target/local"
 	"github.com/elk-project/elk/orchestrator/target/nomad"
+	"github.com/elk-project/elk/orchestrator/tenant"
 	"github.com/elk-project/elk/policies"
 	"github.com/elk-project/elk/policies/engine"
 	"github.com/elk-project/elk/policies/source"
@@ -296,7 +297,7 @@ func assemble(tg target.Target, kv kv.KV, reg discovery.Registry, regHandler htt
 		return nil, err
 	}
 	srv, err := New(Deps{
-		Engine: eng, Compiler: comp, DiscoveryAPI: regHandler, Policies: pol.Handler(),
+		Engine: eng, Compiler: comp, DiscoveryAPI: regHandler, Policies: pol.Handler(), Tenants: tenant.Handler(tenant.NewStore(kv, "")),
 		PolicySink: &policySink{eng: pol, has: map[string][]string{}}, Metrics: metrics, Logger: log.With("component", "api"),
 		Security: sec,
 	})
