@@ -59,6 +59,7 @@ Start everything on this machine with:  elk up`,
 		newUndeployCmd(),
 		newBlueprintCmd(),
 		newPolicyCmd(),
+		newTenantCmd(),
 	)
 	return root
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/elk-project/elk/orchestrator"
 	"github.com/elk-project/elk/orchestrator/api"
+	"github.com/elk-project/elk/orchestrator/tenant"
 )
 
 // DefaultAddr is used when ELK_ADDR is unset.
@@ -186,4 +187,33 @@ func (c *Client) Undeploy(ctx context.Context, app string) ([]string, error) {
 // Healthy checks the server's /healthz.
 func (c *Client) Healthy(ctx context.Context) error {
 	return c.do(ctx, http.MethodGet, "/healthz", nil, nil)
+}
+
+// Tenants lists the tenant records.
+func (c *Client) Tenants(ctx context.Context) ([]tenant.Record, error) {
+	var out []tenant.Record
+	return out, c.do(ctx, http.MethodGet, "/v1/tenants", nil, &out)
+}
+
+// Tenant returns one tenant record.
+func (c *Client) Tenant(ctx context.Context, name string) (*tenant.Record, error) {
+	var out tenant.Record
+	if err := c.do(ctx, http.MethodGet, "/v1/tenants/"+url.PathEscape(name), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// CreateTenant records a new tenant.
+func (c *Client) CreateTenant(ctx context.Context, t tenant.Tenant) (*tenant.Record, error) {
+	var out tenant.Record
+	if err := c.do(ctx, http.MethodPost, "/v1/tenants", t, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// DeleteTenant removes a tenant record.
+func (c *Client) DeleteTenant(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/tenants/"+url.PathEscape(name), nil, nil)
 }
