@@ -31,7 +31,7 @@ func TestTenantCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(tenant.Handler(tenant.NewStore(kv, "")))
+	srv := httptest.NewServer(tenant.Handler(tenant.NewStore(kv, ""), nil))
 	defer srv.Close()
 	t.Setenv("ELK_ADDR", srv.URL)
 	t.Setenv("ELK_TOKEN", "")

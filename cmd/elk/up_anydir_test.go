@@ -112,6 +112,33 @@ func TestUpWithOnlyTheBinary(t *testing.T) {
 	if last.Author != "local" || !strings.Contains(last.Diff, "max: 3") {
 		t.Errorf("last policy version by %q with diff %q; want author local (the generated token) and max: 3", last.Author, last.Diff)
 	}
+	// A tenant recorded from another terminal reaches the running
+	// collectors: its flows (the demo's traffic is in 10.0.0.0/8) are
+	// copied with its organization.id.
+	if out, err := run(other, "tenant", "add", "acme", "--cidr", "10.0.0.0/8"); err != nil || !strings.Contains(out, "tenant acme recorded") {
+		t.Fatalf("elk tenant add: %v\n%s", err, out)
+	}
+	tagged := func() bool {
+		found := false
+		filepath.WalkDir(state, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() && strings.HasSuffix(p, ".ndjson") {
+				if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(`"organization":{"id":"acme"}`)) {
+					found = true
+				}
+			}
+			return nil
+		})
+		return found
+	}
+	for deadline := time.Now().Add(30 * time.Second); !tagged(); time.Sleep(250 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no flow document with organization.id acme within 30s of elk tenant add")
+		}
+	}
+	if out, err := run(other, "tenant", "list"); err != nil || !strings.Contains(out, "acme") {
+		t.Errorf("elk tenant list: %v\n%s", err, out)
+	}
+
 	// Without the local token index (another user, say) the API refuses.
 	if out, err := run(append([]string{"HOME=" + t.TempDir(), "XDG_RUNTIME_DIR=" + t.TempDir()}, other...), "status", "demo"); err == nil {
 		t.Errorf("elk status without any token succeeded:\n%s", out)

@@ -47,6 +47,9 @@ type Options struct {
 	ServiceHost func(app, entity string) string
 	// Images overrides the default container image per type.
 	Images map[string]string
+	// TenantTable is the tenant table the server writes from its tenant
+	// records (local target); collectors without config.tenants read it.
+	TenantTable string
 }
 
 // Default ports of the types whose port is fixed.

@@ -36,7 +36,7 @@ func (b *builder) collector() {
 	for _, o := range b.e.Config.Strings("output") {
 		args = append(args, "--output", b.output(o))
 	}
-	if t := b.e.Config.String("tenants", ""); t != "" {
+	if t := b.e.Config.String("tenants", b.opts.TenantTable); t != "" && (b.local() || b.e.Config["tenants"] != nil) {
 		args = append(args, "--tenants", t)
 	}
 	b.elk(args...)

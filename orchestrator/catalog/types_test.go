@@ -55,3 +55,31 @@ func TestAddingATypeIsOneFile(t *testing.T) {
 		t.Errorf("types = %v", names)
 	}
 }
+
+// Local collectors without config.tenants read the server's tenant table;
+// config.tenants wins; on Nomad nothing is added.
+func TestCollectorReadsTheServersTenantTable(t *testing.T) {
+	bp := func(extra string) *blueprints.Application {
+		app, err := blueprints.Parse("t.yaml", []byte("name: t\nentities:\n  - id: c\n    type: sflow-collector\n    config: {output: [stdout]"+extra+"}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return app
+	}
+	args := func(app *blueprints.Application, target string) string {
+		specs, err := Specs(app, Options{Target: target, ElkBinary: "/bin/elk", TenantTable: "/state/tenants.yaml"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(specs[0].Command, " ")
+	}
+	if a := args(bp(""), blueprints.TargetLocal); !strings.Contains(a, "--tenants /state/tenants.yaml") {
+		t.Errorf("local collector: %s", a)
+	}
+	if a := args(bp(", tenants: /etc/mine.yaml"), blueprints.TargetLocal); !strings.Contains(a, "--tenants /etc/mine.yaml") || strings.Contains(a, "/state/") {
+		t.Errorf("local collector with config.tenants: %s", a)
+	}
+	if a := args(bp(""), blueprints.TargetNomad); strings.Contains(a, "--tenants") {
+		t.Errorf("nomad collector: %s", a)
+	}
+}

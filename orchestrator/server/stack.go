@@ -94,6 +94,26 @@ func (c BlueprintCompiler) Compile(filename string, data []byte) (Compiled, erro
 	return out, nil
 }
 
+// writeTenantTable renders the tenant records as the collectors' tenant
+// table at path (they reload it when it changes). Filters the collector
+// cannot route yet are logged.
+func writeTenantTable(ctx context.Context, s *tenant.Store, path string, log *slog.Logger) {
+	recs, err := s.List(ctx)
+	if err != nil {
+		log.Error("tenant table: list tenants", "error", err)
+		if recs == nil {
+			return
+		}
+	}
+	table, skipped := tenant.RouteTable(recs)
+	for _, msg := range skipped {
+		log.Warn("tenant table: filter left out", "reason", msg)
+	}
+	if err := statedir.WriteFile(path, table); err != nil {
+		log.Error("tenant table: write", "path", path, "error", err)
+	}
+}
+
 // policySink hands a deployed blueprint's policies to the policy engine.
 type policySink struct {
 	eng *engine.Engine
@@ -144,6 +164,10 @@ func (s scaler) Scale(ctx context.Context, app, entity string, count int, d poli
 	return s.e.Scale(ctx, app, entity, count, orchestrator.ScaleOptions{
 		Source: orchestrator.SourcePolicy, Reason: d.Message(), Meta: d.Meta()})
 }
+
+// TenantTableFile is the collectors' tenant table the local server writes
+// into its state directory from its tenant records.
+const TenantTableFile = "tenants.yaml"
 
 // KeyringFile is the key file in a server's state directory that seals the
 // entities' secrets (mode 0600; keep it out of backups of the rest).
@@ -243,7 +267,13 @@ func newLocal(cfg LocalConfig) (*Stack, error) {
 		reg.Close()
 		return nil, err
 	}
-	st, err := assemble(tg, kv, reg, reg.Handler(), BlueprintCompiler{Options: catalog.Options{Target: blueprints.TargetLocal, ElkBinary: cfg.ElkBinary}},
+	table, err := filepath.Abs(filepath.Join(cfg.StateDir, TenantTableFile))
+	if err != nil {
+		tg.Close()
+		reg.Close()
+		return nil, err
+	}
+	st, err := assemble(tg, kv, reg, reg.Handler(), BlueprintCompiler{Options: catalog.Options{Target: blueprints.TargetLocal, ElkBinary: cfg.ElkBinary, TenantTable: table}},
 		cfg.Prometheus, orchestrator.Config{WaitTimeout: cfg.WaitTimeout, MaxInstances: cfg.MaxInstances, Keyring: keys}, cfg.Security, log)
 	if err != nil {
 		tg.Close()
@@ -296,8 +326,14 @@ func assemble(tg target.Target, kv kv.KV, reg discovery.Registry, regHandler htt
 	if err != nil {
 		return nil, err
 	}
+	tenants := tenant.NewStore(kv, "")
+	var tenantsChanged func(context.Context)
+	if path := comp.Options.TenantTable; path != "" {
+		tenantsChanged = func(ctx context.Context) { writeTenantTable(ctx, tenants, path, log) }
+		tenantsChanged(context.Background())
+	}
 	srv, err := New(Deps{
-		Engine: eng, Compiler: comp, DiscoveryAPI: regHandler, Policies: pol.Handler(), Tenants: tenant.Handler(tenant.NewStore(kv, "")),
+		Engine: eng, Compiler: comp, DiscoveryAPI: regHandler, Policies: pol.Handler(), Tenants: tenant.Handler(tenants, tenantsChanged),
 		PolicySink: &policySink{eng: pol, has: map[string][]string{}}, Metrics: metrics, Logger: log.With("component", "api"),
 		Security: sec,
 	})

@@ -1,6 +1,7 @@
 package tenant
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,9 +23,15 @@ const MaxBodyBytes = 1 << 20
 //	PUT    /v1/tenants/{name}        replace (?version=N: only if still at N)
 //	DELETE /v1/tenants/{name}        remove the record
 //
-// The author of a change is the request's token identity.
-func Handler(s *Store) http.Handler {
+// The author of a change is the request's token identity. changed, if set,
+// is called after every change that was stored.
+func Handler(s *Store, changed func(context.Context)) http.Handler {
 	mux := http.NewServeMux()
+	notify := func(r *http.Request, err error) {
+		if err == nil && changed != nil {
+			changed(r.Context())
+		}
+	}
 	reply := func(w http.ResponseWriter, code int, v any, err error) {
 		if err != nil {
 			code = statusOf(err)
@@ -68,6 +75,7 @@ func Handler(s *Store) http.Handler {
 		if err == nil {
 			rec, err = s.Create(r.Context(), t, author(r))
 		}
+		notify(r, err)
 		reply(w, http.StatusCreated, rec, err)
 	})
 	mux.HandleFunc("GET /v1/tenants/{name}", func(w http.ResponseWriter, r *http.Request) {
@@ -89,11 +97,13 @@ func Handler(s *Store) http.Handler {
 		if err == nil {
 			rec, err = s.Update(r.Context(), t, version, author(r))
 		}
+		notify(r, err)
 		reply(w, http.StatusOK, rec, err)
 	})
 	mux.HandleFunc("DELETE /v1/tenants/{name}", func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		err := s.Delete(r.Context(), name)
+		notify(r, err)
 		reply(w, http.StatusOK, map[string]string{"removed": name}, err)
 	})
 	return mux
