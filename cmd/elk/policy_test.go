@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/elk-project/elk/policies"
 	"github.com/elk-project/elk/policies/engine"
 	"github.com/elk-project/elk/policies/source"
@@ -28,7 +30,11 @@ func (s *cliScaler) Scale(_ context.Context, _, _ string, n int, _ policies.Deci
 
 func runPolicy(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := newPolicyCmd()
+	return runCommand(newPolicyCmd(), args...)
+}
+
+// runCommand runs cmd with args in process and returns what it printed.
+func runCommand(cmd *cobra.Command, args ...string) (string, error) {
 	var out bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&out)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"net/http/httptest"
 	"strings"
@@ -14,13 +12,7 @@ import (
 
 func runTenant(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := newTenantCmd()
-	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(context.Background())
-	return out.String(), err
+	return runCommand(newTenantCmd(), args...)
 }
 
 // TestTenantCommands: add, list, show and remove talk to the server's

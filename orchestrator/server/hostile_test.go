@@ -3,8 +3,6 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -22,15 +20,7 @@ func TestHostileRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	do := func(method, path, ctype string, body []byte) (int, string) {
-		req, _ := http.NewRequest(method, stack.Addr+path, bytes.NewReader(body))
-		req.Header.Set("Content-Type", ctype)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return request(t, stack.Addr, "", method, path, ctype, body)
 	}
 	// A blueprint of two entities padded past the limit: cut at the limit
 	// it would still parse as an application without its second entity.

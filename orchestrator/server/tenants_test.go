@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -25,20 +26,7 @@ func TestTenantAPI(t *testing.T) {
 	sec := server.Security{Middleware: func(h http.Handler) http.Handler { return auth.Middleware(auth.Options{Tokens: toks}, h) }}
 	stack, _ := runLocal(t, server.LocalConfig{Security: sec})
 	do := func(token, method, path, body string) (int, string) {
-		req, _ := http.NewRequest(method, stack.Addr+path, strings.NewReader(body))
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return request(t, stack.Addr, token, method, path, "application/json", []byte(body))
 	}
 	acme := `{"name":"acme","filters":[{"networks":["10.1.0.0/16"],"scope":{"agent":"192.0.2.1"}}],"retention_days":7}`
 
@@ -103,4 +91,24 @@ func TestTenantAPI(t *testing.T) {
 	if code, _ := do(reader, "GET", "/v1/tenants/acme", ""); code != http.StatusNotFound {
 		t.Errorf("GET acme after DELETE: %d, want 404", code)
 	}
+}
+
+// request sends one request to the API at base (with a bearer token when
+// given) and returns the status and body.
+func request(t *testing.T, base, token, method, path, ctype string, body []byte) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+path, bytes.NewReader(body))
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
