@@ -13,6 +13,13 @@
 //	    interfaces:
 //	      - agent: 192.0.2.11
 //	        ifindex: [3, 4]
+//	    sources: [172.16.0.0/12]          # the flow's source only
+//	    destinations: [198.51.100.0/24]   # the flow's destination only
+//	    scoped:                           # networks counted only in the
+//	      - agent: 192.0.2.1              # flows of one agent or VLAN
+//	        networks: [10.0.0.0/8]
+//	      - vlan: 200
+//	        sources: [10.9.0.0/16]
 //
 // Tenant ids become parts of index names, so they are restricted to
 // lowercase letters, digits, '-' and '_' (starting with a letter or digit).
@@ -93,6 +100,30 @@ type Table struct {
 	sets    [][]int32 // tenant index sets referenced by trie values
 	vlans   map[uint32][]int32
 	ifaces  map[ifKey][]int32
+	// oneSided are the networks matched against one side of a flow
+	// only; scoped those counted only in one agent's or VLAN's flows.
+	oneSided *sideTries
+	scoped   map[scopeKey]*sideTries
+}
+
+// sideTries are the networks of one scope: either side, source only,
+// destination only.
+type sideTries struct {
+	both, src, dst *trie
+}
+
+func newSideTries() *sideTries { return &sideTries{both: newTrie(), src: newTrie(), dst: newTrie()} }
+
+func (s *sideTries) buildDir() {
+	s.both.buildDir()
+	s.src.buildDir()
+	s.dst.buildDir()
+}
+
+// scopeKey names a scope: an agent, or a VLAN (agent invalid).
+type scopeKey struct {
+	agent netip.Addr
+	vlan  uint32
 }
 
 // Empty returns a table without tenants.
@@ -131,6 +162,33 @@ func (t *Table) Match(f *Flow, dst []Match) []Match {
 		dst = addAll(dst, t.ifaces[ifKey{f.Agent, f.InIf}], RuleInterface)
 		dst = addAll(dst, t.ifaces[ifKey{f.Agent, f.OutIf}], RuleInterface)
 	}
+	if t.oneSided != nil {
+		dst = t.matchSides(t.oneSided, f, dst)
+	}
+	if len(t.scoped) > 0 {
+		if s := t.scoped[scopeKey{agent: f.Agent}]; s != nil && f.Agent.IsValid() {
+			dst = t.matchSides(s, f, dst)
+		}
+		if s := t.scoped[scopeKey{vlan: f.VLAN}]; s != nil && f.VLAN != 0 {
+			dst = t.matchSides(s, f, dst)
+		}
+	}
+	return dst
+}
+
+// matchSides adds the tenants of one scope's networks.
+func (t *Table) matchSides(s *sideTries, f *Flow, dst []Match) []Match {
+	look := func(tr *trie, a netip.Addr, r Rule) {
+		if a.IsValid() && len(tr.nodes) > 1 {
+			if v := tr.lookupAddr(a); v >= 0 {
+				dst = addAll(dst, t.sets[v], r)
+			}
+		}
+	}
+	look(s.both, f.Src, RuleSource)
+	look(s.both, f.Dst, RuleDestination)
+	look(s.src, f.Src, RuleSource)
+	look(s.dst, f.Dst, RuleDestination)
 	return dst
 }
 
@@ -156,11 +214,22 @@ type file struct {
 }
 
 type fileTenant struct {
-	ID         yaml.Node       `yaml:"id"`
-	Networks   []yaml.Node     `yaml:"networks"`
-	VLANs      []yaml.Node     `yaml:"vlans"`
-	Agents     []yaml.Node     `yaml:"agents"`
-	Interfaces []fileInterface `yaml:"interfaces"`
+	ID           yaml.Node       `yaml:"id"`
+	Networks     []yaml.Node     `yaml:"networks"`
+	Sources      []yaml.Node     `yaml:"sources"`
+	Destinations []yaml.Node     `yaml:"destinations"`
+	VLANs        []yaml.Node     `yaml:"vlans"`
+	Agents       []yaml.Node     `yaml:"agents"`
+	Interfaces   []fileInterface `yaml:"interfaces"`
+	Scoped       []fileScope     `yaml:"scoped"`
+}
+
+type fileScope struct {
+	Agent        yaml.Node   `yaml:"agent"`
+	VLAN         yaml.Node   `yaml:"vlan"`
+	Networks     []yaml.Node `yaml:"networks"`
+	Sources      []yaml.Node `yaml:"sources"`
+	Destinations []yaml.Node `yaml:"destinations"`
 }
 
 type fileInterface struct {
@@ -224,6 +293,15 @@ func Parse(name string, b []byte) (*Table, error) {
 				c.add(c.t.agents, c.agentSets, p, ti)
 			}
 		}
+		if len(ft.Sources)+len(ft.Destinations) > 0 {
+			if c.t.oneSided == nil {
+				c.t.oneSided = newSideTries()
+			}
+			c.sides(c.t.oneSided, nil, ft.Sources, ft.Destinations, ti)
+		}
+		for j := range ft.Scoped {
+			c.scope(&ft.Scoped[j], ti)
+		}
 		for j := range ft.VLANs {
 			v, ok := c.uint(&ft.VLANs[j], 1, 4094, "VLAN id")
 			if ok {
@@ -261,6 +339,12 @@ func Parse(name string, b []byte) (*Table, error) {
 	}
 	c.t.nets.buildDir()
 	c.t.agents.buildDir()
+	if c.t.oneSided != nil {
+		c.t.oneSided.buildDir()
+	}
+	for _, s := range c.t.scoped {
+		s.buildDir()
+	}
 	return c.t, nil
 }
 
@@ -293,6 +377,64 @@ type compiler struct {
 	errs      []error
 	netSets   map[netip.Prefix]int32
 	agentSets map[netip.Prefix]int32
+	trieSets  map[*trie]map[netip.Prefix]int32 // of the one-sided and scoped tries
+}
+
+// sides adds a tenant's networks to one scope's tries.
+func (c *compiler) sides(s *sideTries, both, src, dst []yaml.Node, ti int32) {
+	for _, l := range []struct {
+		t     *trie
+		nodes []yaml.Node
+	}{{s.both, both}, {s.src, src}, {s.dst, dst}} {
+		for j := range l.nodes {
+			if p, ok := c.prefix(&l.nodes[j]); ok {
+				if c.trieSets == nil {
+					c.trieSets = map[*trie]map[netip.Prefix]int32{}
+				}
+				if c.trieSets[l.t] == nil {
+					c.trieSets[l.t] = map[netip.Prefix]int32{}
+				}
+				c.add(l.t, c.trieSets[l.t], p, ti)
+			}
+		}
+	}
+}
+
+// scope adds a tenant's networks counted only in one agent's or VLAN's
+// flows.
+func (c *compiler) scope(fs *fileScope, ti int32) {
+	var k scopeKey
+	switch {
+	case fs.Agent.Kind != 0 && fs.VLAN.Kind != 0, fs.Agent.Kind == 0 && fs.VLAN.Kind == 0:
+		n := &fs.Agent
+		if n.Kind == 0 {
+			n = &fs.VLAN
+		}
+		c.errorf(n, "a scope names an agent or a VLAN, not both or neither")
+		return
+	case fs.Agent.Kind != 0:
+		a, err := netip.ParseAddr(fs.Agent.Value)
+		if fs.Agent.Kind != yaml.ScalarNode || err != nil {
+			c.errorf(&fs.Agent, "scope agent %q is not an IP address", fs.Agent.Value)
+			return
+		}
+		k.agent = a.Unmap()
+	default:
+		v, ok := c.uint(&fs.VLAN, 1, 4094, "VLAN id")
+		if !ok {
+			return
+		}
+		k.vlan = v
+	}
+	if c.t.scoped == nil {
+		c.t.scoped = map[scopeKey]*sideTries{}
+	}
+	s := c.t.scoped[k]
+	if s == nil {
+		s = newSideTries()
+		c.t.scoped[k] = s
+	}
+	c.sides(s, fs.Networks, fs.Sources, fs.Destinations, ti)
 }
 
 func (c *compiler) errorf(n *yaml.Node, format string, args ...any) {

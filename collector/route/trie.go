@@ -85,7 +85,13 @@ type trie struct {
 	dir   []dirEntry // IPv4 directory, see buildDir
 	dir6  *slotTable // IPv6 directory
 	short *trie      // IPv6 prefixes of /32 or shorter
+	// small tries (a scope's few networks) are walked from the root:
+	// a 512 KiB IPv4 directory each would cost more than it saves.
+	small bool
 }
+
+// smallTrie is the node count up to which a trie has no directories.
+const smallTrie = 64
 
 func newTrie() *trie {
 	return &trie{nodes: []node{{value: -1}}}
@@ -209,6 +215,9 @@ const v6Depth = 32
 // only match prefixes of /32 or shorter, kept in a small separate trie).
 func (t *trie) buildDir() {
 	t.dir, t.dir6, t.short = nil, nil, nil
+	if t.small = len(t.nodes) <= smallTrie; t.small {
+		return
+	}
 	has4 := false
 	slots := map[uint32]bool{}
 	short := newTrie()
@@ -246,6 +255,9 @@ func (t *trie) buildDir() {
 // using the directories.
 func (t *trie) lookupAddr(a netip.Addr) int32 {
 	a = a.Unmap()
+	if t.small {
+		return t.lookup(keyOf(a))
+	}
 	if a.Is4() {
 		if t.dir == nil {
 			return -1

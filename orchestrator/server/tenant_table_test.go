@@ -67,9 +67,12 @@ func TestTenantTableFollowsRecords(t *testing.T) {
 	if got := match(route.Flow{Src: a("198.51.100.1"), Dst: a("198.51.100.2"), Agent: a("192.0.2.9")}); strings.Join(got, ",") != "lab" {
 		t.Errorf("flow of agent 192.0.2.9: tenants %v, want lab", got)
 	}
-	// lab's scoped filter is not routed yet: 10.2.0.1 behind 192.0.2.1 is nobody's.
-	if got := match(route.Flow{Src: a("10.2.0.1"), Dst: a("198.51.100.2"), Agent: a("192.0.2.1")}); len(got) != 0 {
-		t.Errorf("flow under lab's scoped filter: tenants %v, want none (scoped filters are left out)", got)
+	// lab's 10.0.0.0/8 counts only behind agent 192.0.2.1.
+	if got := match(route.Flow{Src: a("10.2.0.1"), Dst: a("198.51.100.2"), Agent: a("192.0.2.1")}); strings.Join(got, ",") != "lab" {
+		t.Errorf("flow from 10.2.0.1 behind 192.0.2.1: tenants %v, want lab", got)
+	}
+	if got := match(route.Flow{Src: a("10.2.0.1"), Dst: a("198.51.100.2"), Agent: a("192.0.2.5")}); len(got) != 0 {
+		t.Errorf("flow from 10.2.0.1 behind another agent: tenants %v, want none", got)
 	}
 	post("DELETE", "/v1/tenants/acme", "")
 	tab = table()

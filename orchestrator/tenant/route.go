@@ -2,19 +2,27 @@ package tenant
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 )
 
 // RouteTable renders the tenants as the collector's tenant table (the
-// YAML its --tenants flag reads and reloads). Filters the collector cannot
-// route yet (scoped filters, source-only and destination-only networks)
-// are left out and named in skipped.
+// YAML its --tenants flag reads and reloads). Records whose name is not
+// valid are left out and named in skipped.
 func RouteTable(recs []Record) (table []byte, skipped []string) {
-	var b strings.Builder
-	b.WriteString("# Written by elk server from its tenant records; edits are overwritten.\ntenants:\n")
+	const head = "# Written by elk server from its tenant records; edits are overwritten.\n"
 	if len(recs) == 0 {
-		return []byte("# Written by elk server from its tenant records; edits are overwritten.\ntenants: []\n"), nil
+		return []byte(head + "tenants: []\n"), nil
+	}
+	var b strings.Builder
+	b.WriteString(head + "tenants:\n")
+	quoted := func(ps []netip.Prefix) string {
+		out := make([]string, len(ps))
+		for i, p := range ps {
+			out[i] = strconv.Quote(p.String())
+		}
+		return strings.Join(out, ", ")
 	}
 	for _, r := range recs {
 		t := r.Tenant
@@ -22,15 +30,20 @@ func RouteTable(recs []Record) (table []byte, skipped []string) {
 			skipped = append(skipped, fmt.Sprintf("tenant %q: invalid name", truncate(t.Name)))
 			continue
 		}
-		var nets, vlans, agents []string
-		var ifaces []string
-		for i, f := range t.Filters {
-			if f.Scope != nil || len(f.Sources)+len(f.Destinations) > 0 {
-				skipped = append(skipped, fmt.Sprintf("tenant %s filter %d: scoped and one-sided filters are not routed yet", t.Name, i+1))
-				continue
-			}
-			for _, p := range f.Networks {
-				nets = append(nets, strconv.Quote(p.String()))
+		var nets, srcs, dsts []netip.Prefix
+		var vlans, agents, ifaces, scoped []string
+		for _, f := range t.Filters {
+			if sc := f.Scope; sc != nil {
+				key := fmt.Sprintf("vlan: %d", sc.VLAN)
+				if sc.Agent.IsValid() {
+					key = fmt.Sprintf("agent: %q", sc.Agent.String())
+				}
+				scoped = append(scoped, fmt.Sprintf("{%s, networks: [%s], sources: [%s], destinations: [%s]}",
+					key, quoted(f.Networks), quoted(f.Sources), quoted(f.Destinations)))
+			} else {
+				nets = append(nets, f.Networks...)
+				srcs = append(srcs, f.Sources...)
+				dsts = append(dsts, f.Destinations...)
 			}
 			for _, v := range f.VLANs {
 				vlans = append(vlans, strconv.Itoa(v))
@@ -48,11 +61,12 @@ func RouteTable(recs []Record) (table []byte, skipped []string) {
 		}
 		fmt.Fprintf(&b, "  - id: %s\n", t.Name)
 		for _, l := range []struct {
-			key  string
-			vals []string
-		}{{"networks", nets}, {"vlans", vlans}, {"agents", agents}, {"interfaces", ifaces}} {
-			if len(l.vals) > 0 {
-				fmt.Fprintf(&b, "    %s: [%s]\n", l.key, strings.Join(l.vals, ", "))
+			key, vals string
+		}{{"networks", quoted(nets)}, {"sources", quoted(srcs)}, {"destinations", quoted(dsts)},
+			{"vlans", strings.Join(vlans, ", ")}, {"agents", strings.Join(agents, ", ")},
+			{"interfaces", strings.Join(ifaces, ", ")}, {"scoped", strings.Join(scoped, ", ")}} {
+			if l.vals != "" {
+				fmt.Fprintf(&b, "    %s: [%s]\n", l.key, l.vals)
 			}
 		}
 	}
