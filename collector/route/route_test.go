@@ -325,6 +325,14 @@ func benchTable(b testing.TB, n int) (*Table, []Flow) {
 // against 10,000 tenant prefixes.
 func BenchmarkRoute(b *testing.B) {
 	tb, flows := benchTable(b, 10000)
+	if benchMatch(b, tb, flows) == 0 {
+		b.Fatal("no flow matched")
+	}
+}
+
+// benchMatch routes the flows, in turn, b.N times and returns the number
+// of matches.
+func benchMatch(b *testing.B, tb *Table, flows []Flow) int {
 	dst := make([]Match, 0, 16)
 	matched := 0
 	b.ReportAllocs()
@@ -334,9 +342,7 @@ func BenchmarkRoute(b *testing.B) {
 		matched += len(dst)
 	}
 	b.StopTimer()
-	if matched == 0 {
-		b.Fatal("no flow matched")
-	}
+	return matched
 }
 
 // BenchmarkRouteIPv6 is BenchmarkRoute with 10,000 IPv6 tenant prefixes.
@@ -476,16 +482,7 @@ func BenchmarkRouteScoped(b *testing.B) {
 					Dst:   netip.AddrFrom4([4]byte{byte(rng.IntN(256)), byte(rng.IntN(256)), byte(rng.IntN(256)), 1}),
 					Agent: netip.AddrFrom4([4]byte{10, byte(100 + k/256), byte(k % 256), 1}), VLAN: 10}
 			}
-			dst := make([]Match, 0, 16)
-			matched := 0
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				dst = tb.Match(&flows[i&(len(flows)-1)], dst[:0])
-				matched += len(dst)
-			}
-			b.StopTimer()
-			if matched < b.N {
+			if matched := benchMatch(b, tb, flows); matched < b.N {
 				b.Fatalf("%d matches for %d flows: every flow is in its agent's scope", matched, b.N)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/flow")
