@@ -15,6 +15,7 @@ package output
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -138,13 +139,7 @@ func parseES(raw string) (Spec, error) {
 		}
 		*dst = d
 	}
-	for _, key := range slices.Sorted(func(yield func(string) bool) {
-		for k := range q {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, key := range slices.Sorted(maps.Keys(q)) {
 		v := q.Get(key)
 		switch key {
 		case "spool":

@@ -4,6 +4,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -57,4 +58,28 @@ type ScaleResponse struct {
 type UndeployResponse struct {
 	App     string   `json:"app"`
 	Removed []string `json:"removed"`
+}
+
+// WriteJSON answers v as JSON with code. v is encoded before the header is
+// written, so a value that cannot be encoded is a 500 with a body, never
+// an empty 200.
+func WriteJSON(w http.ResponseWriter, code int, v any) {
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		code = http.StatusInternalServerError
+		body, _ = json.Marshal(Error{Message: "encode response: " + err.Error()})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// WriteError answers err as an Error with code, or with 413 when err is a
+// request body over its limit (http.MaxBytesReader).
+func WriteError(w http.ResponseWriter, err error, code int) {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		code = http.StatusRequestEntityTooLarge
+	}
+	WriteJSON(w, code, Error{Message: err.Error()})
 }

@@ -36,7 +36,11 @@ func (b *builder) collector() {
 	for _, o := range b.e.Config.Strings("output") {
 		args = append(args, "--output", b.output(o))
 	}
-	if t := b.e.Config.String("tenants", b.opts.TenantTable); t != "" && (b.local() || b.e.Config["tenants"] != nil) {
+	t := b.e.Config.String("tenants", "")
+	if t == "" && b.local() {
+		t = b.opts.TenantTable // the server's tenant records
+	}
+	if t != "" {
 		args = append(args, "--tenants", t)
 	}
 	b.elk(args...)

@@ -181,14 +181,6 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	return nil
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
-
 // Body limits. A body over its limit is refused with 413 as a whole: a
 // blueprint cut short could still parse and deploy a smaller application.
 const (
@@ -197,10 +189,7 @@ const (
 )
 
 func statusOf(err error) int {
-	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooLarge):
-		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, orchestrator.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, orchestrator.ErrBusy):
@@ -215,9 +204,7 @@ func statusOf(err error) int {
 
 var errBadRequest = errors.New("bad request")
 
-func writeErr(w http.ResponseWriter, err error) {
-	writeJSON(w, statusOf(err), api.Error{Message: err.Error()})
-}
+func writeErr(w http.ResponseWriter, err error) { api.WriteError(w, err, statusOf(err)) }
 
 func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 	// A deploy answers when its entities are healthy, or streams progress
@@ -269,7 +256,7 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, o.err)
 			return
 		}
-		writeJSON(w, http.StatusOK, o.res)
+		api.WriteJSON(w, http.StatusOK, o.res)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
@@ -323,7 +310,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		s.rates.annotate(st)
 		out = append(out, st)
 	}
-	writeJSON(w, http.StatusOK, out)
+	api.WriteJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
@@ -333,7 +320,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.rates.annotate(st)
-	writeJSON(w, http.StatusOK, st)
+	api.WriteJSON(w, http.StatusOK, st)
 }
 
 func (s *Server) scale(w http.ResponseWriter, r *http.Request) {
@@ -349,7 +336,7 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.ScaleResponse{App: app, Entity: entity, Count: req.Count})
+	api.WriteJSON(w, http.StatusOK, api.ScaleResponse{App: app, Entity: entity, Count: req.Count})
 }
 
 func (s *Server) undeploy(w http.ResponseWriter, r *http.Request) {
@@ -367,5 +354,5 @@ func (s *Server) undeploy(w http.ResponseWriter, r *http.Request) {
 	if s.deps.PolicySink != nil {
 		s.deps.PolicySink.Undeployed(app)
 	}
-	writeJSON(w, http.StatusOK, api.UndeployResponse{App: app, Removed: removed})
+	api.WriteJSON(w, http.StatusOK, api.UndeployResponse{App: app, Removed: removed})
 }

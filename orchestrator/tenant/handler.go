@@ -34,17 +34,10 @@ func Handler(s *Store, changed func(context.Context)) http.Handler {
 	}
 	reply := func(w http.ResponseWriter, code int, v any, err error) {
 		if err != nil {
-			code = statusOf(err)
-			v = &api.Error{Message: err.Error()}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		b, merr := json.MarshalIndent(v, "", "  ")
-		if merr != nil {
-			http.Error(w, merr.Error(), http.StatusInternalServerError)
+			api.WriteError(w, err, statusOf(err))
 			return
 		}
-		w.WriteHeader(code)
-		w.Write(append(b, '\n'))
+		api.WriteJSON(w, code, v)
 	}
 	author := func(r *http.Request) string {
 		if id, ok := auth.IdentityFrom(r.Context()); ok {
@@ -110,10 +103,7 @@ func Handler(s *Store, changed func(context.Context)) http.Handler {
 }
 
 func statusOf(err error) int {
-	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooLarge):
-		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, ErrExists), errors.Is(err, ErrConflict):

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/elk-project/elk/orchestrator/kv"
@@ -138,13 +138,7 @@ func (s *Store) List(ctx context.Context) ([]Record, error) {
 	}
 	out := make([]Record, 0, len(m))
 	var errs []error
-	for _, key := range slices.Sorted(func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, key := range slices.Sorted(maps.Keys(m)) {
 		var r Record
 		if err := json.Unmarshal(m[key], &r); err != nil {
 			errs = append(errs, fmt.Errorf("decode %s: %w", key, err))
@@ -152,6 +146,5 @@ func (s *Store) List(ctx context.Context) ([]Record, error) {
 		}
 		out = append(out, r)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Tenant.Name < out[j].Tenant.Name })
-	return out, errors.Join(errs...)
+	return out, errors.Join(errs...) // keys are prefix+name: sorted by name
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/elk-project/elk/orchestrator/api"
 	"github.com/elk-project/elk/orchestrator/auth"
 	"github.com/elk-project/elk/policies"
 )
@@ -58,7 +59,7 @@ func (e *Engine) Handler() http.Handler {
 		if list == nil {
 			list = []Status{}
 		}
-		writeJSON(w, http.StatusOK, list)
+		api.WriteJSON(w, http.StatusOK, list)
 	})
 	mux.HandleFunc("POST /v1/policies/validate", func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
@@ -75,7 +76,7 @@ func (e *Engine) Handler() http.Handler {
 		if err != nil {
 			resp.Errors = strings.Split(err.Error(), "\n")
 		}
-		writeJSON(w, http.StatusOK, resp)
+		api.WriteJSON(w, http.StatusOK, resp)
 	})
 	one := func(h func(w http.ResponseWriter, r *http.Request, app, entity, author string) (any, error)) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
@@ -88,7 +89,7 @@ func (e *Engine) Handler() http.Handler {
 				writeErr(w, err)
 				return
 			}
-			writeJSON(w, http.StatusOK, v)
+			api.WriteJSON(w, http.StatusOK, v)
 		}
 	}
 	mux.HandleFunc("GET /v1/policies/{app}/{entity}", one(func(w http.ResponseWriter, r *http.Request, app, entity, _ string) (any, error) {
@@ -179,29 +180,13 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-// writeJSON encodes v before writing the header, so a value that cannot be
-// encoded is a 500 with a body, never an empty 200.
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	body, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		code = http.StatusInternalServerError
-		body, _ = json.Marshal(map[string]string{"error": "encode response: " + err.Error()})
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(append(body, '\n'))
-}
-
 func writeErr(w http.ResponseWriter, err error) {
 	code := http.StatusInternalServerError
-	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooLarge):
-		code = http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrNotFound):
 		code = http.StatusNotFound
 	case errors.Is(err, ErrInvalid):
 		code = http.StatusBadRequest
 	}
-	writeJSON(w, code, map[string]string{"error": err.Error()})
+	api.WriteError(w, err, code)
 }

@@ -39,6 +39,3 @@ func (b *Buffer) Reset() {
 	defer b.mu.Unlock()
 	b.b.Reset()
 }
-
-// Count is how many logged lines contain s.
-func (b *Buffer) Count(s string) int { return strings.Count(b.String(), s) }
